@@ -1,0 +1,72 @@
+#!/usr/bin/env bun
+/** @module The `mtatrack` executable: a citty root whose subcommands load only when invoked. */
+import { defineCommand, runCommand, showUsage, type CommandDef } from "citty";
+import pkg from "../package.json" with { type: "json" };
+import { normalizeGoFlags } from "./core/argv.ts";
+
+/** The root command. Each subcommand is registered here once it works, never as a placeholder. */
+export const root = defineCommand({
+  meta: {
+    name: "mtatrack",
+    version: pkg.version,
+    description: "Open and click tracking for mail sent through PowerMTA",
+  },
+  subCommands: {
+  },
+});
+
+/** Runs the CLI on `rawArgs` and resolves to the exit status; never calls `process.exit` itself. */
+export async function runCli(rawArgs: readonly string[]): Promise<number> {
+  const args = normalizeGoFlags(rawArgs);
+  if (args.length === 1 && (args[0] === "--version" || args[0] === "-v")) {
+    process.stdout.write(`${pkg.version}\n`);
+    return 0;
+  }
+  if (args.some((a) => a === "--help" || a === "-h")) {
+    const [cmd, parent] = await resolveForUsage(root, args);
+    await showUsage(cmd, parent);
+    return 0;
+  }
+  try {
+    await runCommand(root, { rawArgs: args });
+    return typeof process.exitCode === "number" ? process.exitCode : 0;
+  } catch (error) {
+    return reportError(error, args);
+  }
+}
+
+async function reportError(error: unknown, args: string[]): Promise<number> {
+  const err = error instanceof Error ? error : new Error(String(error));
+  const code = (err as { code?: unknown }).code;
+  // citty's own errors (E_UNKNOWN_COMMAND, E_NO_COMMAND, EARG) are usage mistakes: show where the user went wrong.
+  if (err.name === "CLIError" && typeof code === "string" && (code.startsWith("E_") || code === "EARG")) {
+    const [cmd, parent] = await resolveForUsage(root, args);
+    if (code.startsWith("E_")) await showUsage(cmd, parent);
+    process.stderr.write(`mtatrack: ${stripAnsi(err.message)}\n`);
+    return 1;
+  }
+  if (err.name === "CLIError" || err instanceof RangeError || err instanceof TypeError && !err.stack?.includes("node_modules")) {
+    process.stderr.write(`mtatrack: ${stripAnsi(err.message)}\n`);
+    return 1;
+  }
+  process.stderr.write(`mtatrack: unexpected error: ${err.stack ?? err.message}\n`);
+  return 1;
+}
+
+/** Finds the deepest subcommand named in `args`, for usage text. */
+async function resolveForUsage(cmd: CommandDef, args: string[], parent?: CommandDef): Promise<[CommandDef, CommandDef | undefined]> {
+  const subs = typeof cmd.subCommands === "function" ? await cmd.subCommands() : await cmd.subCommands;
+  const name = args.find((a) => !a.startsWith("-"));
+  const loader = name && subs ? subs[name] : undefined;
+  if (!loader) return [cmd, parent];
+  const sub = (typeof loader === "function" ? await loader() : await loader) as CommandDef;
+  return resolveForUsage(sub, args.slice(args.indexOf(name!) + 1), cmd);
+}
+
+function stripAnsi(text: string): string {
+  return text.replace(/\u001b\[[0-9;]*m/g, "");
+}
+
+if (import.meta.main) {
+  process.exitCode = await runCli(process.argv.slice(2));
+}
