@@ -1,0 +1,369 @@
+/**
+ * @module The shared store for several hosts: one Redis (ioredis), queues as Streams with consumer groups.
+ *
+ * Key layout, under an optional prefix (default "", so the original's keys line up exactly):
+ * - KV keys as the callers name them: `msgID_<id>` (SET … EX), `acct_headers` (SET, no TTL), `first:open:<id>` (SET NX EX).
+ * - A queue `<name>` is the Stream `mtatrack:queue:<name>`, one field `b` holding the body; each
+ *   {@link QueueRef.group} is a consumer group on it, created at id 0 (a new group starts from the oldest
+ *   retained entry).
+ *
+ * Claims are one Lua call: XAUTOCLAIM (leases older than `leaseMs`, delivery counts from XPENDING), then
+ * XREADGROUP for the rest. Retention: from ack(), at most every few seconds, one Lua call trims (XTRIM MINID ~)
+ * everything below the oldest entry some group still needs (its oldest pending id, or its last-delivered id).
+ * No MAXLEN trimming: a full queue is never cut. While the stream has no group, nothing is trimmed.
+ */
+import { Redis, type RedisOptions } from "ioredis";
+import type { ClaimedEvent, ClaimOptions, EventQueue, KvStore, QueueRef, QueueStats, Store, TtlOptions } from "./types.ts";
+
+export interface RedisStoreOptions {
+  /** Prepended to every key this store touches. @default "" */
+  prefix?: string;
+  /** Extra ioredis options (TLS CA, timeouts…); merged over the ones derived from the URL. */
+  redis?: RedisOptions;
+  /** Trim acked stream entries at most this often per queue handle (0 = never). @default 5000 */
+  trimIntervalMs?: number;
+}
+
+/** A {@link Store} on Redis, plus maintenance calls the port does not need. */
+export interface RedisStore extends Store {
+  /** Trims entries every group has acked from the queue's stream now; resolves with how many were removed. */
+  trim(queue: string): Promise<number>;
+  /** The underlying connection, for tests and benchmarks. */
+  readonly client: Redis;
+}
+
+/** The stream key of a queue, without the prefix. */
+export function streamKey(name: string): string {
+  return `mtatrack:queue:${name}`;
+}
+
+// KEYS[1] stream; ARGV: group, consumer, leaseMs, max. Returns {claimed, deliveries, fresh}.
+// XAUTOCLAIM bumps the delivery count of what it claims; XPENDING over the claimed range reads it back.
+const CLAIM_LUA = `
+local max = tonumber(ARGV[4])
+local r = redis.call('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[3], '0-0', 'COUNT', max)
+local claimed = {}
+for _, e in ipairs(r[2]) do
+  if e and e ~= false and e[2] then claimed[#claimed + 1] = e end
+end
+local deliveries = {}
+if #claimed > 0 then
+  for i, e in ipairs(claimed) do
+    local p = redis.call('XPENDING', KEYS[1], ARGV[1], e[1], e[1], 1)
+    deliveries[i] = (p[1] and p[1][4]) or 1
+  end
+end
+local fresh = {}
+local room = max - #claimed
+if room > 0 then
+  local x = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', room, 'STREAMS', KEYS[1], '>')
+  if x and x[1] then fresh = x[1][2] end
+end
+return {claimed, deliveries, fresh}
+`;
+
+// KEYS[1] stream. Trims below the smallest id any group still needs. Returns entries removed.
+const TRIM_LUA = `
+local ok, groups = pcall(redis.call, 'XINFO', 'GROUPS', KEYS[1])
+if not ok or #groups == 0 then return 0 end
+local function lt(a, b)
+  local am, as = string.match(a, '(%d+)-(%d+)')
+  local bm, bs = string.match(b, '(%d+)-(%d+)')
+  am, as, bm, bs = tonumber(am), tonumber(as), tonumber(bm), tonumber(bs)
+  return am < bm or (am == bm and as < bs)
+end
+local low = nil
+for _, g in ipairs(groups) do
+  local f = {}
+  for i = 1, #g, 2 do f[g[i]] = g[i + 1] end
+  local need = f['last-delivered-id']
+  if tonumber(f['pending']) > 0 then
+    local s = redis.call('XPENDING', KEYS[1], f['name'])
+    if s[2] and lt(s[2], need) then need = s[2] end
+  end
+  if low == nil or lt(need, low) then low = need end
+end
+if low == '0-0' then return 0 end
+return redis.call('XTRIM', KEYS[1], 'MINID', '~', low)
+`;
+
+type RawEntry = [id: string, fields: string[]];
+
+/** Longest single XREADGROUP BLOCK inside one claim; between slices expired leases are looked for again. */
+const BLOCK_SLICE_MS = 500;
+
+/**
+ * Opens a Redis store from an already parsed connection description. `openStore()` is the usual way in:
+ * it parses the URL and checks the server answers.
+ */
+export function createRedisStore(client: Redis, description: string, opts: RedisStoreOptions = {}): RedisStore {
+  return new RedisStoreImpl(client, description, opts);
+}
+
+/** ioredis options for `url` (redis:// or rediss://), with the defaults this store relies on. */
+export function redisOptionsFromUrl(url: URL, extra: RedisOptions = {}): RedisOptions {
+  const db = url.pathname.replace(/^\//, "");
+  const base: RedisOptions = {
+    host: url.hostname.replace(/^\[|\]$/g, "") || "127.0.0.1",
+    port: url.port ? Number(url.port) : 6379,
+    db: db ? Number(db) : 0,
+    lazyConnect: true,
+    // Fail a command after two reconnect attempts rather than hanging: the tracker spools, the feeder retries.
+    maxRetriesPerRequest: 2,
+    connectTimeout: 5000,
+    // Reconnect forever, backing off to 2 s: a Redis restart must not need a restart of ours.
+    retryStrategy: (times: number) => Math.min(times * 100, 2000),
+  };
+  if (url.username) base.username = decodeURIComponent(url.username);
+  if (url.password) base.password = decodeURIComponent(url.password);
+  if (url.protocol === "rediss:") base.tls = { servername: base.host, ...(extra.tls ?? {}) };
+  return { ...base, ...extra, ...(base.tls ? { tls: base.tls } : {}) };
+}
+
+class RedisStoreImpl implements RedisStore {
+  readonly kv: KvStore;
+  readonly prefix: string;
+  readonly trimIntervalMs: number;
+  #blocking: Redis | null = null;
+  #closed = false;
+
+  constructor(readonly client: Redis, readonly description: string, opts: RedisStoreOptions) {
+    this.prefix = opts.prefix ?? "";
+    this.trimIntervalMs = opts.trimIntervalMs ?? 5000;
+    client.defineCommand("mtatrackClaim", { numberOfKeys: 1, lua: CLAIM_LUA });
+    client.defineCommand("mtatrackTrim", { numberOfKeys: 1, lua: TRIM_LUA });
+    // Without a listener ioredis prints every reconnect error; callers see failures on their own commands.
+    client.on("error", () => {});
+    this.kv = new RedisKv(this);
+  }
+
+  key(k: string): string {
+    return this.prefix + k;
+  }
+
+  /** A second connection for XREADGROUP BLOCK, which would stall every other command on the shared one. */
+  blocking(): Redis {
+    if (this.#closed) throw new Error(`Store "${this.description}" is closed`);
+    if (!this.#blocking) {
+      this.#blocking = this.client.duplicate();
+      this.#blocking.on("error", () => {});
+    }
+    return this.#blocking;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  queue(ref: QueueRef): EventQueue {
+    return new RedisQueue(this, ref.name, ref.group ?? "default");
+  }
+
+  async trim(queue: string): Promise<number> {
+    return Number(await (this.client as unknown as TrimCmd).mtatrackTrim(this.key(streamKey(queue))));
+  }
+
+  async ping(): Promise<void> {
+    await this.client.ping();
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#blocking?.disconnect();
+    try {
+      await this.client.quit();
+    } catch {
+      this.client.disconnect();
+    }
+  }
+}
+
+interface ClaimCmd {
+  mtatrackClaim(key: string, group: string, consumer: string, leaseMs: number, max: number): Promise<[RawEntry[], number[], RawEntry[]]>;
+}
+interface TrimCmd {
+  mtatrackTrim(key: string): Promise<number>;
+}
+
+function isNoGroup(err: unknown): boolean {
+  return err instanceof Error && /NOGROUP|no such key/i.test(err.message);
+}
+
+function toEvent(e: RawEntry, deliveries: number): ClaimedEvent {
+  const f = e[1];
+  let body = "";
+  for (let i = 0; i + 1 < f.length; i += 2) if (f[i] === "b") body = f[i + 1]!;
+  return { id: e[0], body, deliveries };
+}
+
+class RedisQueue implements EventQueue {
+  readonly #key: string;
+  #groupReady: Promise<void> | null = null;
+  #lastTrim = 0;
+
+  constructor(private readonly s: RedisStoreImpl, name: string, private readonly group: string) {
+    this.#key = s.key(streamKey(name));
+  }
+
+  async push(bodies: readonly string[]): Promise<string[]> {
+    if (bodies.length === 0) return [];
+    if (bodies.length === 1) return [(await this.s.client.xadd(this.#key, "*", "b", bodies[0]!)) as string];
+    const p = this.s.client.pipeline();
+    for (const b of bodies) p.xadd(this.#key, "*", "b", b);
+    const res = (await p.exec()) ?? [];
+    return res.map(([err, id]) => {
+      if (err) throw err;
+      return id as string;
+    });
+  }
+
+  /** Creates the group at id 0 (MKSTREAM) once; again after a NOGROUP (e.g. a Redis restarted without persistence). */
+  #ensureGroup(client: Redis = this.s.client): Promise<void> {
+    this.#groupReady ??= (async () => {
+      try {
+        await client.xgroup("CREATE", this.#key, this.group, "0", "MKSTREAM");
+      } catch (err) {
+        if (!(err instanceof Error && err.message.includes("BUSYGROUP"))) {
+          this.#groupReady = null;
+          throw err;
+        }
+      }
+    })();
+    return this.#groupReady;
+  }
+
+  async #withGroup<T>(fn: () => Promise<T>): Promise<T> {
+    await this.#ensureGroup();
+    try {
+      return await fn();
+    } catch (err) {
+      if (!isNoGroup(err)) throw err;
+      this.#groupReady = null;
+      await this.#ensureGroup();
+      return await fn();
+    }
+  }
+
+  async #claimNow(consumer: string, max: number, leaseMs: number): Promise<ClaimedEvent[]> {
+    const [claimed, deliveries, fresh] = await this.#withGroup(() =>
+      (this.s.client as unknown as ClaimCmd).mtatrackClaim(this.#key, this.group, consumer, leaseMs, max),
+    );
+    const out = claimed.map((e, i) => toEvent(e, Number(deliveries[i] ?? 1)));
+    for (const e of fresh) out.push(toEvent(e, 1));
+    return out;
+  }
+
+  /**
+   * Leases up to `max` events. With `waitMs`, blocks on a second connection (XREADGROUP BLOCK) for new ones,
+   * in slices of at most {@link BLOCK_SLICE_MS} so that leases expiring meanwhile are noticed too.
+   */
+  async claim(consumer: string, opts: ClaimOptions): Promise<ClaimedEvent[]> {
+    const max = Math.max(1, Math.trunc(opts.max));
+    const leaseMs = Math.max(0, Math.trunc(opts.leaseMs));
+    const deadline = Date.now() + Math.max(0, Math.trunc(opts.waitMs ?? 0));
+    for (;;) {
+      const got = await this.#claimNow(consumer, max, leaseMs);
+      const left = deadline - Date.now();
+      if (got.length > 0 || left <= 0 || this.s.closed) return got;
+      const res = await this.#withGroup(() =>
+        this.s.blocking().xreadgroup("GROUP", this.group, consumer, "COUNT", max, "BLOCK", Math.max(1, Math.min(left, BLOCK_SLICE_MS)), "STREAMS", this.#key, ">"),
+      ) as [string, RawEntry[]][] | null;
+      const fresh = (res?.[0]?.[1] ?? []).map((e) => toEvent(e, 1));
+      if (fresh.length > 0) return fresh;
+    }
+  }
+
+  async ack(ids: readonly string[]): Promise<void> {
+    if (ids.length === 0) return;
+    try {
+      await this.s.client.xack(this.#key, this.group, ...ids);
+    } catch (err) {
+      // No group or stream: nothing was ever claimed here, so there is nothing to ack.
+      if (!isNoGroup(err)) throw err;
+    }
+    const t = Date.now();
+    if (this.s.trimIntervalMs > 0 && t - this.#lastTrim >= this.s.trimIntervalMs) {
+      this.#lastTrim = t;
+      // Best effort: a failed trim only delays retention.
+      await (this.s.client as unknown as TrimCmd).mtatrackTrim(this.#key).catch(() => 0);
+    }
+  }
+
+  async stats(): Promise<QueueStats> {
+    const c = this.s.client;
+    const [groupsRes, timeRes, lenRes] = (await c.pipeline().call("XINFO", "GROUPS", this.#key).time().xlen(this.#key).exec()) ?? [];
+    const [sec, usec] = (timeRes?.[1] as [string, string] | undefined) ?? [String(Math.floor(Date.now() / 1000)), "0"];
+    const nowMs = Number(sec) * 1000 + Math.floor(Number(usec) / 1000);
+    const len = Number(lenRes?.[1] ?? 0);
+    if (groupsRes?.[0]) {
+      if (isNoGroup(groupsRes[0])) return { depth: 0, pending: 0, oldestAgeMs: null };
+      throw groupsRes[0];
+    }
+    const groups = (groupsRes?.[1] ?? []) as unknown[][];
+    let info: Record<string, unknown> | null = null;
+    for (const g of groups) {
+      const f: Record<string, unknown> = {};
+      for (let i = 0; i + 1 < g.length; i += 2) f[String(g[i])] = g[i + 1];
+      if (f.name === this.group) info = f;
+    }
+    if (!info) {
+      // The group does not exist yet: everything retained is waiting for it.
+      const first = (await c.xrange(this.#key, "-", "+", "COUNT", 1))[0];
+      return { depth: len, pending: 0, oldestAgeMs: first ? Math.max(0, nowMs - idMs(first[0])) : null };
+    }
+    const lastDelivered = String(info["last-delivered-id"]);
+    const pelCount = Number(info.pending ?? 0);
+    // `lag` (Redis >= 7) is null when Redis cannot tell; XLEN is then an upper bound.
+    const lag = info.lag === null || info.lag === undefined ? len : Number(info.lag);
+    const [summary, next, pel] = (await c
+      .pipeline()
+      .xpending(this.#key, this.group)
+      .xrange(this.#key, `(${lastDelivered}`, "+", "COUNT", 1)
+      .exec()) ?? [];
+    void pel;
+    const minPending = pelCount > 0 ? (summary?.[1] as [number, string, string, unknown] | undefined)?.[1] ?? null : null;
+    const firstWaiting = (next?.[1] as RawEntry[] | undefined)?.[0]?.[0] ?? null;
+    const oldest = [minPending, firstWaiting].filter((x): x is string => typeof x === "string").map(idMs);
+    // "pending" in the port means live leases; Redis's PEL also holds expired ones, which are still unacked.
+    return {
+      depth: pelCount + lag,
+      pending: pelCount,
+      oldestAgeMs: oldest.length ? Math.max(0, nowMs - Math.min(...oldest)) : null,
+    };
+  }
+}
+
+function idMs(id: string): number {
+  return Number(id.split("-")[0]);
+}
+
+class RedisKv implements KvStore {
+  constructor(private readonly s: RedisStoreImpl) {}
+
+  async setMany(entries: Iterable<readonly [key: string, value: string]>, opts: TtlOptions): Promise<void> {
+    const p = this.s.client.pipeline();
+    let n = 0;
+    const ttl = Math.trunc(opts.ttlSeconds);
+    for (const [k, v] of entries) {
+      if (ttl > 0) p.set(this.s.key(k), v, "EX", ttl);
+      else p.set(this.s.key(k), v);
+      n++;
+    }
+    if (n === 0) return;
+    for (const [err] of (await p.exec()) ?? []) if (err) throw err;
+  }
+
+  async getMany(keys: readonly string[]): Promise<(string | null)[]> {
+    if (keys.length === 0) return [];
+    return await this.s.client.mget(...keys.map((k) => this.s.key(k)));
+  }
+
+  async setIfAbsent(key: string, opts: TtlOptions): Promise<boolean> {
+    const ttl = Math.trunc(opts.ttlSeconds);
+    const res = ttl > 0
+      ? await this.s.client.set(this.s.key(key), "1", "EX", ttl, "NX")
+      : await this.s.client.set(this.s.key(key), "1", "NX");
+    return res === "OK";
+  }
+}
