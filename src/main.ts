@@ -1,8 +1,9 @@
 #!/usr/bin/env bun
 /** @module The `mtatrack` executable: a citty root whose subcommands load only when invoked. */
-import { defineCommand, runCommand, showUsage, type CommandDef } from "citty";
+import { defineCommand, renderUsage, runCommand, showUsage, type CommandDef } from "citty";
 import pkg from "../package.json" with { type: "json" };
 import { normalizeGoFlags } from "./core/argv.ts";
+import { joinRepeatedFlags } from "./core/repeated-flags.ts";
 
 /** The root command. Each subcommand is registered here once it works, never as a placeholder. */
 export const root = defineCommand({
@@ -12,12 +13,17 @@ export const root = defineCommand({
     description: "Open and click tracking for mail sent through PowerMTA",
   },
   subCommands: {
+    linktool: () => import("./commands/linktool.ts").then((m) => m.default),
   },
 });
 
+/** String flags that may be given more than once (their values are comma-separated lists). */
+const REPEATABLE_FLAGS = ["link-key"];
+
 /** Runs the CLI on `rawArgs` and resolves to the exit status; never calls `process.exit` itself. */
 export async function runCli(rawArgs: readonly string[]): Promise<number> {
-  const args = normalizeGoFlags(rawArgs);
+  // citty keeps only the last of a repeated flag; these flags take comma-separated lists, so fold repeats into one.
+  const args = joinRepeatedFlags(normalizeGoFlags(rawArgs), REPEATABLE_FLAGS);
   if (args.length === 1 && (args[0] === "--version" || args[0] === "-v")) {
     process.stdout.write(`${pkg.version}\n`);
     return 0;
@@ -41,7 +47,8 @@ async function reportError(error: unknown, args: string[]): Promise<number> {
   // citty's own errors (E_UNKNOWN_COMMAND, E_NO_COMMAND, EARG) are usage mistakes: show where the user went wrong.
   if (err.name === "CLIError" && typeof code === "string" && (code.startsWith("E_") || code === "EARG")) {
     const [cmd, parent] = await resolveForUsage(root, args);
-    if (code.startsWith("E_")) await showUsage(cmd, parent);
+    // Usage after a mistake is not data: it goes to stderr, so stdout stays empty on failure.
+    if (code.startsWith("E_")) process.stderr.write(`${await renderUsage(cmd, parent)}\n\n`);
     process.stderr.write(`mtatrack: ${stripAnsi(err.message)}\n`);
     return 1;
   }

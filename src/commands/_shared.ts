@@ -2,6 +2,9 @@
 import { createWriteStream } from "node:fs";
 import type { ArgsDef } from "citty";
 import { createLogger, toLogLevel } from "../log.ts";
+import { CLIError } from "../errors.ts";
+import { parseKeyRing } from "../core/key-ring.ts";
+import type { LinkKey } from "../core/link-codec.ts";
 
 /** `--log-level`, `--json`, and the original's `-logfile`. */
 export const logArgs = {
@@ -22,4 +25,26 @@ export function loggerFromArgs(args: { "log-level"?: string; json?: boolean; log
   const stream = args.logfile ? createWriteStream(args.logfile, { flags: "a" }) : process.stderr;
   const level = toLogLevel(args["log-level"] ?? env.MTATRACK_LOG_LEVEL);
   return createLogger({ level, json: Boolean(args.json), stream }).withTag(tag);
+}
+
+/** `--link-key kid:secret` (repeatable, or comma-separated; env MTATRACK_LINK_KEYS) and `--accept-v1`. */
+export const linkKeyArgs = {
+  "link-key": { type: "string", description: "Link key kid:secret; repeat it or separate keys with commas; the first signs, all verify (env MTATRACK_LINK_KEYS)", valueHint: "kid:secret" },
+  "accept-v1": { type: "boolean", description: "Also accept the original's unsigned v1 links" },
+} as const satisfies ArgsDef;
+
+/**
+ * The key ring from `--link-key` (main.ts folds repeats into one comma-separated value), else from env
+ * MTATRACK_LINK_KEYS ("kid:secret,kid2:secret2"). Flags win over env; no keys gives an empty ring.
+ * @throws {CLIError} EARG with the reason (never the secret).
+ */
+export function keysFromArgs(args: { "link-key"?: string | readonly string[] }, env: Env): LinkKey[] {
+  const flag = args["link-key"];
+  const specs = (typeof flag === "string" ? [flag] : flag ?? []).filter((s) => s !== "");
+  const source = specs.length > 0 ? specs : [env.MTATRACK_LINK_KEYS ?? ""];
+  try {
+    return parseKeyRing(source.flatMap((s) => s.split(",")));
+  } catch (error) {
+    throw new CLIError((error as Error).message, "EARG", { cause: error });
+  }
 }
