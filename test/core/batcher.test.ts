@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { BatchBuilder, sparkPostMaxBytes, utf8ByteLength } from "../../src/core/batcher.ts";
 import { backoffDelayMs, parseRetryAfter } from "../../src/core/backoff.ts";
-import { verdictForStatus, sparkPostErrorMessage } from "../../src/core/delivery-verdict.ts";
+import { verdictForStatus, sparkPostErrorMessage, type VerdictKind } from "../../src/core/delivery-verdict.ts";
 
 describe("BatchBuilder", () => {
   test("closes before an item would make the batch reach maxBytes (the original's >= rule)", () => {
@@ -66,7 +66,7 @@ describe("backoff", () => {
 });
 
 describe("verdictForStatus()", () => {
-  const cases: { name: string; status: number; kind: string }[] = [
+  const cases: { name: string; status: number; kind: VerdictKind }[] = [
     { name: "200 accepted", status: 200, kind: "accepted" },
     { name: "202 accepted", status: 202, kind: "accepted" },
     { name: "400 rejected", status: 400, kind: "reject" },
