@@ -1,0 +1,64 @@
+/**
+ * @module Release build: `bun scripts/build.ts [--single]`.
+ * Compiles src/main.ts into one self-contained binary per target in dist/, and writes dist/SHA256SUMS.
+ * `--single` builds only the host target and prints its path (also written to dist/HOST_BINARY).
+ */
+import { createHash } from "node:crypto";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import pkg from "../package.json" with { type: "json" };
+import { hostTarget, TARGETS, type BuildTarget } from "./build-targets.ts";
+
+const root = join(import.meta.dir, "..");
+const dist = join(root, "dist");
+const single = process.argv.includes("--single");
+const targets: readonly BuildTarget[] = single ? [hostTarget()] : TARGETS;
+
+mkdirSync(dist, { recursive: true });
+const built: string[] = [];
+const failed: string[] = [];
+for (const { target, file } of targets) {
+  const outfile = join(dist, file);
+  rmSync(outfile, { force: true });
+  const started = performance.now();
+  try {
+    const result = await Bun.build({
+      entrypoints: [join(root, "src/main.ts")],
+      // Embedded in the binary: stack traces name src/… lines even when the binary is copied elsewhere.
+      sourcemap: "linked",
+      minify: { syntax: true, whitespace: true },
+      // The version is the one package.json had at build time (main.ts imports it; this makes it a constant too).
+      define: { MTATRACK_VERSION: JSON.stringify(pkg.version) },
+      compile: {
+        target: target as Bun.Build.CompileTarget,
+        outfile,
+        // A .env or bunfig.toml in the operator's working directory must not change the binary's behaviour.
+        autoloadDotenv: false,
+        autoloadBunfig: false,
+      },
+    });
+    if (!result.success) throw new AggregateError(result.logs, "build failed");
+    // The linked map is embedded in the binary; the copy written beside it is not shipped.
+    rmSync(`${outfile.replace(/\.exe$/, "")}.map`, { force: true });
+    built.push(file);
+    console.error(`build: ${target} -> dist/${file} (${((performance.now() - started) / 1000).toFixed(1)} s)`);
+  } catch (error) {
+    failed.push(target);
+    console.error(`build: ${target} FAILED: ${error instanceof Error ? error.message : String(error)}`);
+    if (error instanceof AggregateError) for (const log of error.errors) console.error(`  ${String(log)}`);
+  }
+}
+
+// Checksums of everything built in this run, in the format `sha256sum -c` reads.
+const sums = built.map((file) => `${createHash("sha256").update(readFileSync(join(dist, file))).digest("hex")}  ${file}\n`).join("");
+writeFileSync(join(dist, "SHA256SUMS"), sums);
+rmSync(join(dist, "HOST_BINARY"), { force: true });
+if (single && built[0]) {
+  const path = join("dist", built[0]);
+  writeFileSync(join(dist, "HOST_BINARY"), `${path}\n`);
+  console.log(path);
+}
+if (failed.length > 0) {
+  console.error(`build: ${failed.length} target(s) failed: ${failed.join(", ")}`);
+  process.exitCode = 1;
+}
