@@ -4,7 +4,7 @@
  * `--single` builds only the host target and prints its path (also written to dist/HOST_BINARY).
  */
 import { createHash } from "node:crypto";
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import pkg from "../package.json" with { type: "json" };
 import { hostTarget, TARGETS, type BuildTarget } from "./build-targets.ts";
@@ -49,8 +49,9 @@ for (const { target, file } of targets) {
   }
 }
 
-// Checksums of everything built in this run, in the format `sha256sum -c` reads.
-const sums = built.map((file) => `${createHash("sha256").update(readFileSync(join(dist, file))).digest("hex")}  ${file}\n`).join("");
+// Checksums of every release binary now in dist/ (this run's and earlier ones'), in the format `sha256sum -c` reads.
+const present = TARGETS.map((t) => t.file).filter((file) => existsSync(join(dist, file)));
+const sums = present.map((file) => `${createHash("sha256").update(readFileSync(join(dist, file))).digest("hex")}  ${file}\n`).join("");
 writeFileSync(join(dist, "SHA256SUMS"), sums);
 rmSync(join(dist, "HOST_BINARY"), { force: true });
 if (single && built[0]) {
