@@ -292,3 +292,14 @@ function constantTimeEqual(a: string, b: string): boolean {
 function fail(reason: DecodeFailure, message: string): DecodeResult {
   return { ok: false, reason, message };
 }
+
+/**
+ * Where a click may redirect: the target of a decoded click link, or null for anything else — a refused
+ * token, an open or initial_open token (an open token is never a valid click), or a non-http(s) target.
+ * @example clickTargetOf(codec.decode(openToken, { now })) // null
+ */
+export function clickTargetOf(result: DecodeResult): string | null {
+  if (!result.ok || result.link.action !== "click") return null;
+  const target = result.link.targetUrl;
+  return target !== null && HTTP_TARGET.test(target) ? target : null;
+}
