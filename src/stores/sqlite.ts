@@ -273,6 +273,7 @@ class SqliteStoreImpl implements SqliteStore {
 
 class SqliteQueue implements EventQueue {
   #lastRetention = 0;
+  #registered = false;
   constructor(private readonly s: SqliteStoreImpl, private readonly name: string, private readonly group: string) {}
 
   async push(bodies: readonly string[]): Promise<string[]> {
@@ -297,6 +298,11 @@ class SqliteQueue implements EventQueue {
 
   #claimNow(consumer: string, max: number, leaseMs: number): ClaimedEvent[] {
     const at = this.s.now();
+    if (!this.#registered) {
+      // A group exists from its first claim on, even an empty one, so retention keeps what it has not seen.
+      this.s.write(() => this.s.stmt("INSERT OR IGNORE INTO mt_groups (queue, grp, cursor) VALUES (?, ?, 0)").run(this.name, this.group));
+      this.#registered = true;
+    }
     if (!this.#hasWork(at)) return [];
     return this.s.write(() => {
       const out: ClaimedEvent[] = [];
