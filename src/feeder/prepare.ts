@@ -1,0 +1,57 @@
+/** @module Claimed queue records → formatted records for one sink: parse, enrich in one KV round trip, format. */
+import { accountingKey, parseAccounting } from "../core/accounting.ts";
+import { utf8ByteLength } from "../core/batcher.ts";
+import type { TrackingEvent } from "../core/event.ts";
+import { parseQueueRecord } from "../core/queue-record.ts";
+import type { KvStore } from "../stores/types.ts";
+import type { Sink } from "./sink.ts";
+
+/** A queue record on its way to a sink. */
+export interface Item {
+  /** Queue id (what gets acked). */
+  readonly id: string;
+  /** The record as queued, kept for the dead letters. */
+  readonly body: string;
+  readonly eventId: string;
+  /** The event in the sink's shape. */
+  readonly record: string;
+  /** UTF-8 length of `record` plus its separator. */
+  readonly bytes: number;
+}
+
+export interface Prepared {
+  items: Item[];
+  malformed: { id: string; body: string; reason: string }[];
+  /** Events without a (readable) accounting entry; still sent, as the original did. */
+  missing: number;
+  corrupt: string[];
+}
+
+/**
+ * Parses, enriches and formats `records` for `sink`. One `kv.getMany` for all of them (distinct keys).
+ * A KV failure rejects; nothing else does.
+ */
+export async function prepare(records: readonly { id: string; body: string }[], kv: KvStore, sink: Sink): Promise<Prepared> {
+  const parsed: { id: string; body: string; event: TrackingEvent }[] = [];
+  const malformed: Prepared["malformed"] = [];
+  for (const r of records) {
+    const p = parseQueueRecord(r.body);
+    if (p.ok) parsed.push({ id: r.id, body: r.body, event: p.event });
+    else malformed.push({ id: r.id, body: r.body, reason: p.reason });
+  }
+  const keys = [...new Set(parsed.map((p) => accountingKey(p.event.msg_id)))];
+  const values = keys.length > 0 ? await kv.getMany(keys) : [];
+  const byKey = new Map(keys.map((k, i) => [k, values[i] ?? null]));
+  let missing = 0;
+  const corrupt: string[] = [];
+  const items = parsed.map(({ id, body, event }) => {
+    const key = accountingKey(event.msg_id);
+    const acct = parseAccounting(byKey.get(key) ?? null);
+    if (!acct.ok) corrupt.push(`${key}: ${acct.reason}`);
+    const accounting = acct.ok ? acct.accounting : null;
+    if (accounting === null) missing++;
+    const record = sink.format(event, accounting);
+    return { id, body, eventId: event.event_id, record, bytes: utf8ByteLength(record) + 1 };
+  });
+  return { items, malformed, missing, corrupt };
+}
