@@ -14,6 +14,7 @@ export const root = defineCommand({
   },
   subCommands: {
     linktool: () => import("./commands/linktool.ts").then((m) => m.default),
+    "acct-etl": () => import("./commands/acct-etl.ts").then((m) => m.default),
   },
 });
 
