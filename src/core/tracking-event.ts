@@ -1,0 +1,71 @@
+/**
+ * @module Building the {@link TrackingEvent} of one hit, and its `event_id`: a random decimal in
+ * 0 … 2^63-1, SparkPost's range, from injected random bytes.
+ */
+import type { DecodedLink } from "./link-codec.ts";
+import type { TrackingEvent } from "./event.ts";
+import type { MachineVerdict } from "./machine-verdict.ts";
+
+/** Longest user agent kept in an event; real ones are a few hundred characters. */
+export const MAX_USER_AGENT_CHARS = 1024;
+
+/**
+ * An event id from 8 random bytes: the top bit is cleared, so the value fits a signed 64-bit integer.
+ *
+ * @throws {RangeError} when fewer than 8 bytes are given.
+ * @example
+ * eventIdFromBytes(new Uint8Array([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff])); // "9223372036854775807"
+ */
+export function eventIdFromBytes(bytes: Uint8Array, offset = 0): string {
+  if (bytes.length < offset + 8) throw new RangeError(`Cannot make an event id: need 8 random bytes, got ${bytes.length - offset}`);
+  // Two 32-bit halves as numbers, joined with one bigint step: cheaper than 8 bigint shifts per event.
+  const hi = ((bytes[offset]! & 0x7f) << 24 | bytes[offset + 1]! << 16 | bytes[offset + 2]! << 8 | bytes[offset + 3]!) >>> 0;
+  const lo = (bytes[offset + 4]! << 24 | bytes[offset + 5]! << 16 | bytes[offset + 6]! << 8 | bytes[offset + 7]!) >>> 0;
+  return ((BigInt(hi) << 32n) | BigInt(lo)).toString();
+}
+
+export interface HitRecord {
+  /** Unix milliseconds. */
+  ts: number;
+  /** As it goes into the event: possibly truncated for privacy. */
+  ip: string;
+  userAgent: string;
+}
+
+/**
+ * The event for one hit on a decoded link.
+ *
+ * @example
+ * buildTrackingEvent(link, { ts: 1700000000000, ip: "203.0.113.0", userAgent: "Mozilla/5.0 …" },
+ *   { eventId: "42", verdict: { machine: false, reason: null }, first: true });
+ */
+export function buildTrackingEvent(
+  link: DecodedLink,
+  hit: HitRecord,
+  opts: { eventId: string; verdict: MachineVerdict; first: boolean },
+): TrackingEvent {
+  return {
+    event_id: opts.eventId,
+    type: link.action,
+    ts: hit.ts,
+    msg_id: link.msgId,
+    rcpt: link.rcpt,
+    target_link_url: link.action === "click" ? link.targetUrl : null,
+    link_name: link.linkName ?? null,
+    ip: hit.ip,
+    user_agent: hit.userAgent.length > MAX_USER_AGENT_CHARS ? hit.userAgent.slice(0, MAX_USER_AGENT_CHARS) : hit.userAgent,
+    machine: opts.verdict.machine,
+    machine_reason: opts.verdict.reason,
+    first: opts.first,
+  };
+}
+
+/** The KV key of a message's first-open or first-click flag (CONTRACTS.md "Stores"). */
+export function firstFlagKey(action: TrackingEvent["type"], msgId: string): string {
+  return action === "click" ? `first:click:${msgId}` : `first:open:${msgId}`;
+}
+
+/** The KV key holding the time (unix ms) of a message's first event, for the fast-click rule. */
+export function firstEventTimeKey(msgId: string): string {
+  return `first:at:${msgId}`;
+}

@@ -1,0 +1,297 @@
+/**
+ * @module Where the tracker's events go: the store's queue, group-committed across concurrent requests,
+ * or the local spool when the store is slow or down; and the replayer that drains the spool, in order,
+ * once the store answers again.
+ *
+ * Group commit: bodies submitted while a push is being prepared or is in flight are collected and pushed
+ * together (one XADD pipeline / one SQLite transaction), and each submitter is answered when its batch is
+ * durable. Under load this turns thousands of pushes a second into a few hundred batches; at low load a
+ * batch is one event and waits for nothing but the next turn of the event loop.
+ *
+ * Order: while the spool holds records, new events are appended behind them instead of going to the
+ * store, so the queue receives events in the order they were hit, outage or not.
+ *
+ * A push that timed out may still land later (ioredis replays its offline queue after a reconnect).
+ * Its bodies are in the spool by then, so the replayer waits for such pushes to settle and skips the
+ * bodies of those that landed: each event reaches the queue once.
+ */
+import type { Logger } from "../log.ts";
+import type { EventQueue } from "../stores/types.ts";
+import type { EventOutcome } from "./metrics.ts";
+import type { Spool } from "./spool.ts";
+
+export interface EventSinkOptions {
+  queue: EventQueue;
+  spool: Spool;
+  log: Logger;
+  /** A push not durable within this long goes to the spool instead; the response waits no longer. @default 1000 */
+  timeoutMs?: number;
+  /** Largest batch in one push. @default 1000 */
+  maxBatch?: number;
+  /** Concurrent pushes in flight; more submissions wait and join the next batch. @default 4 */
+  maxInFlight?: number;
+  /** How often the replayer looks at the spool and probes the store. @default 500 */
+  replayIntervalMs?: number;
+  /** A replay push gets this long; longer counts as a failure. @default 30000 */
+  replayTimeoutMs?: number;
+  /** After this long, a push that never settled no longer holds up the replayer (its events may then arrive twice). @default 60000 */
+  settleGiveUpMs?: number;
+  /** Probes a store when the spool is empty but the store was marked down. */
+  ping: () => Promise<void>;
+  onOutcome?: (outcome: EventOutcome, n: number) => void;
+  now?: () => number;
+}
+
+export interface EventSink {
+  /** Resolves once the body is durable somewhere (or, with the spool full, dropped and logged). Never rejects. */
+  submit(body: string): Promise<EventOutcome>;
+  /** True while events bypass the store: it failed recently, or the spool is still draining. */
+  readonly degraded: boolean;
+  /** Marks the store as failing (e.g. a KV call timed out), so the next events go straight to the spool. */
+  reportStoreFailure(error: unknown): void;
+  /** Tries to empty the spool into the store, until it is empty or `deadlineMs` passes. */
+  drain(deadlineMs: number): Promise<void>;
+  /** Stops the replayer after waiting for submissions in progress; does not close the spool. */
+  close(): Promise<void>;
+}
+
+interface Pending {
+  body: string;
+  resolve: (outcome: EventOutcome) => void;
+}
+
+/** Creates the sink and starts its replayer (a timer that is unref'd, so it never holds the process). */
+export function createEventSink(opts: EventSinkOptions): EventSink {
+  const { queue, spool, log, ping, timeoutMs = 1000, maxBatch = 1000, maxInFlight = 4, replayIntervalMs = 500,
+    replayTimeoutMs = 30_000, settleGiveUpMs = 60_000, onOutcome = () => {}, now = Date.now } = opts;
+
+  let pending: Pending[] = [];
+  let scheduled = false;
+  let inFlight = 0;
+  let storeDown = false;
+  let closed = false;
+  let replaying: Promise<void> | null = null;
+  let lastFullLog = 0;
+  /** Pushes that timed out and have not settled yet, with their bodies and start time. */
+  const unsettled = new Set<{ bodies: readonly string[]; since: number }>();
+  /** Bodies of timed-out pushes that landed after all: already in the queue, not to be replayed. */
+  const landedLate = new Set<string>();
+  const active = new Set<Promise<unknown>>();
+
+  const degraded = () => storeDown || spool.stats().records > 0;
+
+  function toSpool(batch: readonly Pending[]): void {
+    const bodies = batch.map((p) => p.body);
+    let taken = 0;
+    try {
+      taken = spool.append(bodies);
+    } catch (err) {
+      log.error(`Cannot write ${bodies.length} event(s) to the spool: ${(err as Error).message}`);
+    }
+    if (taken === bodies.length) {
+      onOutcome("spooled", taken);
+      for (const p of batch) p.resolve("spooled");
+      return;
+    }
+    onOutcome("dropped", bodies.length);
+    const at = now();
+    // One line per second at most: a full spool under load would otherwise flood the log.
+    if (at - lastFullLog >= 1000) {
+      lastFullLog = at;
+      const { records, bytes } = spool.stats();
+      log.error(`Spool full (${records} events, ${bytes} bytes unreplayed, store down): dropping events; raise --spool-max or bring the store back`);
+    }
+    for (const p of batch) p.resolve("dropped");
+  }
+
+  function schedule(): void {
+    if (scheduled || pending.length === 0) return;
+    scheduled = true;
+    // setImmediate runs after the I/O callbacks of this loop turn: every request parsed in this turn
+    // has submitted by then, so they share one batch without any added timer delay.
+    setImmediate(flush);
+  }
+
+  function flush(): void {
+    scheduled = false;
+    while (pending.length > 0 && inFlight < maxInFlight) {
+      const batch = pending.length <= maxBatch ? pending : pending.slice(0, maxBatch);
+      pending = pending.length <= maxBatch ? [] : pending.slice(maxBatch);
+      if (degraded()) {
+        toSpool(batch);
+        continue;
+      }
+      inFlight++;
+      const task = pushBatch(batch).finally(() => {
+        inFlight--;
+        active.delete(task);
+        schedule();
+      });
+      active.add(task);
+    }
+  }
+
+  /**
+   * Pushes with a deadline. On a timeout the push is left running and remembered: if it lands later its
+   * bodies go into `landedLate`, which the replayer skips.
+   */
+  async function timedPush(bodies: readonly string[], ms: number): Promise<"ok" | Error> {
+    const attempt = queue.push(bodies);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const outcome = await Promise.race([
+      attempt.then(() => "ok" as const, (err: unknown) => (err instanceof Error ? err : new Error(String(err)))),
+      new Promise<"timeout">((resolve) => {
+        timer = setTimeout(() => resolve("timeout"), ms);
+      }),
+    ]);
+    clearTimeout(timer);
+    if (outcome !== "timeout") return outcome;
+    const entry = { bodies, since: now() };
+    unsettled.add(entry);
+    attempt
+      .then(
+        () => {
+          for (const b of bodies) landedLate.add(b);
+          log.info(`A push of ${bodies.length} event(s) that timed out reached the store late; the spool will skip them`);
+        },
+        () => {},
+      )
+      .finally(() => unsettled.delete(entry));
+    return new Error(`no answer within ${ms} ms`);
+  }
+
+  async function pushBatch(batch: Pending[]): Promise<void> {
+    const outcome = await timedPush(batch.map((p) => p.body), timeoutMs);
+    if (outcome === "ok") {
+      onOutcome("queued", batch.length);
+      for (const p of batch) p.resolve("queued");
+      return;
+    }
+    markDown(outcome);
+    toSpool(batch);
+  }
+
+  function markDown(err: unknown): void {
+    if (!storeDown) log.warn(`Store failed, spooling events locally until it is back: ${(err as Error)?.message ?? err}`);
+    storeDown = true;
+  }
+
+  /** One replay step: returns true when there may be more to do right away. */
+  async function replayOnce(): Promise<boolean> {
+    if (unsettled.size > 0) {
+      const oldest = Math.min(...[...unsettled].map((u) => u.since));
+      if (now() - oldest < settleGiveUpMs) return false;
+      log.warn(`${unsettled.size} timed-out push(es) never settled in ${settleGiveUpMs} ms; replaying anyway: their events may reach the queue twice (same event_id)`);
+      unsettled.clear();
+    }
+    const { records } = spool.stats();
+    if (records === 0) {
+      landedLate.clear();
+      if (!storeDown) return false;
+      try {
+        await withTimeout(ping(), replayTimeoutMs);
+        storeDown = false;
+        log.info("Store is back");
+      } catch {
+        /* still down */
+      }
+      return false;
+    }
+    const batch = spool.peek(maxBatch);
+    // Skipped bodies leave `landedLate` only with the commit: a failed push must not forget them.
+    const bodies = landedLate.size === 0 ? batch.bodies : batch.bodies.filter((b) => !landedLate.has(b));
+    const outcome = bodies.length > 0 ? await timedPush(bodies, replayTimeoutMs) : "ok";
+    if (outcome !== "ok") {
+      if (!storeDown) log.warn(`Spool replay failed, retrying: ${outcome.message}`);
+      storeDown = true;
+      return false;
+    }
+    spool.commit(batch.end);
+    if (bodies.length !== batch.bodies.length) for (const b of batch.bodies) landedLate.delete(b);
+    onOutcome("replayed", bodies.length);
+    if (storeDown) log.info("Store is back; replaying the spool");
+    storeDown = false;
+    const left = spool.stats().records;
+    if (left === 0) log.info("Spool replayed; events go to the store again");
+    return left > 0;
+  }
+
+  function runReplay(): Promise<void> {
+    replaying ??= (async () => {
+      try {
+        while (!closed && (await replayOnce()));
+      } catch (err) {
+        log.error(`Spool replay stopped: ${(err as Error).message}`);
+      } finally {
+        replaying = null;
+      }
+    })();
+    return replaying;
+  }
+
+  if (spool.recoveredFromCrash) {
+    log.warn(`The spool holds ${spool.stats().records} event(s) from an earlier run; replaying them. If that run died while replaying, its last batch may reach the queue twice (same event_id)`);
+  }
+  const timer = setInterval(() => {
+    if (degraded()) void runReplay();
+  }, replayIntervalMs);
+  (timer as { unref?: () => void }).unref?.();
+
+  return {
+    get degraded() {
+      return degraded();
+    },
+    submit(body) {
+      return new Promise<EventOutcome>((resolve) => {
+        if (closed) {
+          toSpool([{ body, resolve }]);
+          return;
+        }
+        pending.push({ body, resolve });
+        schedule();
+      });
+    },
+    reportStoreFailure(error) {
+      markDown(error);
+    },
+    async drain(deadlineMs) {
+      const deadline = now() + deadlineMs;
+      await waitFor(() => pending.length === 0 && inFlight === 0, deadline, now);
+      while (spool.stats().records > 0 && now() < deadline) {
+        if (unsettled.size > 0) {
+          await waitFor(() => unsettled.size === 0, deadline, now);
+          if (unsettled.size > 0) break;
+        }
+        const before = spool.stats().records;
+        await runReplay();
+        if (spool.stats().records >= before) await sleep(Math.min(200, Math.max(0, deadline - now())));
+      }
+    },
+    async close() {
+      await waitFor(() => pending.length === 0 && inFlight === 0, now() + timeoutMs + 100, now);
+      closed = true;
+      clearInterval(timer);
+      await Promise.allSettled([...active]);
+      if (replaying) await replaying;
+    },
+  };
+}
+
+async function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([p, new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+    })]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+async function waitFor(done: () => boolean, deadline: number, now: () => number): Promise<void> {
+  while (!done() && now() < deadline) await sleep(5);
+}

@@ -1,0 +1,202 @@
+/**
+ * @module The tracker's HTTP handler: a web-standard `(Request, { remoteAddress }) → Response` function,
+ * testable without a socket. `GET /<token>` answers the pixel (opens) or a 302 (clicks) after the event is
+ * durable (in the store's queue, or in the local spool when the store fails); `HEAD` answers the same
+ * without a body and without an event; `/robots.txt`, `/healthz` and `/metrics` are the only other paths.
+ */
+import { parseAddress, type CidrSet } from "../core/cidr-set.ts";
+import { resolveClientAddress, truncateAddress, type TruncateOptions } from "../core/client-address.ts";
+import type { DecodeFailure, DecodedLink, LinkCodec } from "../core/link-codec.ts";
+import type { MachineClassifier } from "../core/machine-verdict.ts";
+import { buildTrackingEvent, eventIdFromBytes } from "../core/tracking-event.ts";
+import { silentLogger, type Logger } from "../log.ts";
+import type { EventSink } from "./event-sink.ts";
+import type { MessageMemory } from "./message-memory.ts";
+import type { RequestAction, TrackerMetrics } from "./metrics.ts";
+
+/** The 44-byte transparent GIF of the original, byte for byte (reference §3, including the trailing 00). */
+export const TRANSPARENT_GIF: Uint8Array<ArrayBuffer> = Uint8Array.from(
+  "47494638396101000100800000ffffffffffff21f904010a0001002c00000000010001000002024c01003b00".match(/../g)!.map((h) => parseInt(h, 16)),
+);
+
+export const ROBOTS_TXT = "User-agent: *\nDisallow: /\n";
+
+/** What the runtime knows about the connection. */
+export interface ConnInfo {
+  /** The socket peer's address, without port; "" when unknown (a unix socket). */
+  remoteAddress: string;
+}
+
+export type TrackerHandler = (req: Request, info: ConnInfo) => Promise<Response>;
+
+export interface TrackerHandlerDeps {
+  codec: LinkCodec;
+  sink: EventSink;
+  memory: MessageMemory;
+  classify: MachineClassifier;
+  /** Proxies whose X-Real-IP / Forwarded / X-Forwarded-For are believed. */
+  trustedProxies: CidrSet;
+  /** Privacy truncation of the address stored in events; null keeps it whole. @default null */
+  ipTruncate?: TruncateOptions | null;
+  /** The `Server` header of every response. @default "msys-http" (SparkPost's, as the original) */
+  serverHeader?: string;
+  metrics?: TrackerMetrics | null;
+  /** Answer `/metrics` here (false when it has a listener of its own). @default true */
+  serveMetrics?: boolean;
+  /** Store reachability for `/healthz`. */
+  health?: () => Promise<void>;
+  /** Longest request URL accepted (414 beyond). @default 8192 */
+  maxUrlLength?: number;
+  now?: () => number;
+  /** Random bytes for event ids. @default crypto.getRandomValues */
+  randomBytes?: (n: number) => Uint8Array;
+  log?: Logger;
+}
+
+/** Malformed tokens are a client's mistake (400); well-formed ones we refuse to honour are unknown (404). */
+const badRequestReasons: ReadonlySet<DecodeFailure> = new Set(["malformed", "too-long", "inflate-cap"]);
+
+/**
+ * Creates the handler.
+ *
+ * @example
+ * const handle = createTrackerHandler({ codec, sink, memory, classify, trustedProxies: createCidrSet(["loopback"]) });
+ * const res = await handle(new Request(`http://t/${token}`), { remoteAddress: "127.0.0.1" });
+ */
+export function createTrackerHandler(deps: TrackerHandlerDeps): TrackerHandler {
+  const { codec, sink, memory, classify, trustedProxies, ipTruncate = null, serverHeader = "msys-http", metrics = null,
+    serveMetrics = true, health, maxUrlLength = 8192, now = Date.now, log = silentLogger } = deps;
+  const randomBytes = deps.randomBytes ?? ((n: number) => crypto.getRandomValues(new Uint8Array(n)));
+  // Event ids come from a pool of random bytes refilled 512 ids at a time: one syscall, not one per hit.
+  let pool: Uint8Array = new Uint8Array(0);
+  let poolAt = 0;
+  const nextEventId = () => {
+    if (poolAt + 8 > pool.length) {
+      pool = randomBytes(8 * 512);
+      poolAt = 0;
+    }
+    const id = eventIdFromBytes(pool, poolAt);
+    poolAt += 8;
+    return id;
+  };
+
+  const base = { Server: serverHeader, "X-Robots-Tag": "noindex, nofollow" };
+  const empty = (status: number, extra: Record<string, string> = {}) => new Response(null, { status, headers: { ...base, ...extra } });
+  const gifHeaders = { ...base, "Content-Type": "image/gif", "Cache-Control": "no-store, no-cache, must-revalidate, max-age=0", Pragma: "no-cache", Expires: "0" };
+  const pixel = (head: boolean) => new Response(head ? null : TRANSPARENT_GIF, { status: 200, headers: head ? { ...gifHeaders, "Content-Length": "44" } : gifHeaders });
+  const redirect = (location: string) => new Response(null, {
+    status: 302,
+    headers: { ...base, Location: location, "Content-Type": "text/plain", "Cache-Control": "no-store, max-age=0" },
+  });
+
+  async function route(req: Request, info: ConnInfo, head: boolean, started: number): Promise<[RequestAction, Response]> {
+    const url = req.url;
+    if (url.length > maxUrlLength) return ["invalid", empty(414)];
+    // The path is everything between the authority and "?"/"#": cheaper than new URL() on the hot path.
+    const pathStart = url.indexOf("/", url.indexOf("//") + 2);
+    let pathEnd = url.length;
+    for (const c of ["?", "#"]) {
+      const i = url.indexOf(c, pathStart);
+      if (i >= 0 && i < pathEnd) pathEnd = i;
+    }
+    const path = pathStart < 0 ? "/" : url.slice(pathStart, pathEnd);
+
+    if (path === "/robots.txt") {
+      return ["robots", new Response(head ? null : ROBOTS_TXT, { headers: { ...base, "Content-Type": "text/plain; charset=utf-8" } })];
+    }
+    if (path === "/healthz") {
+      try {
+        await health?.();
+        return ["healthz", new Response(head ? null : "ok\n", { headers: { ...base, "Content-Type": "text/plain; charset=utf-8", "Cache-Control": "no-store" } })];
+      } catch (err) {
+        const text = `store unreachable: ${(err as Error).message}\n`;
+        return ["healthz", new Response(head ? null : text, { status: 503, headers: { ...base, "Content-Type": "text/plain; charset=utf-8", "Cache-Control": "no-store" } })];
+      }
+    }
+    if (path === "/metrics" && serveMetrics && metrics) {
+      const { body, contentType } = await metrics.render();
+      return ["metrics", new Response(head ? null : body, { headers: { ...base, "Content-Type": contentType, "Cache-Control": "no-store" } })];
+    }
+    // Exactly one non-empty segment, as the original: "/", "/a/b" and "/a/" are 400.
+    if (path.length < 2 || path.indexOf("/", 1) >= 0) return ["invalid", empty(400)];
+    let token = path.slice(1);
+    if (token.includes("%")) {
+      try {
+        token = decodeURIComponent(token); // some clients escape the v1 padding "="
+      } catch {
+        return ["invalid", empty(400)];
+      }
+    }
+    const decoded = codec.decode(token, { now: started });
+    if (!decoded.ok) {
+      log.debug(`Refused token (${decoded.reason}): ${decoded.message}`);
+      return ["invalid", empty(badRequestReasons.has(decoded.reason) ? 400 : 404)];
+    }
+    const link = decoded.link;
+    let location: string | null = null;
+    if (link.action === "click") {
+      location = safeLocation(link.targetUrl);
+      // The codec lets only http(s) targets through; one that still cannot be a header value is refused.
+      if (location === null) return ["invalid", empty(404)];
+    }
+    const response = location === null ? pixel(head) : redirect(location);
+    if (head) {
+      // A HEAD is a prefetcher or a link checker: answered like GET, never an event.
+      metrics?.machine("head-request");
+      return [link.action, response];
+    }
+    await recordHit(req, info, link, started);
+    return [link.action, response];
+  }
+
+  async function recordHit(req: Request, info: ConnInfo, link: DecodedLink, ts: number): Promise<void> {
+    const client = resolveClientAddress(info.remoteAddress, req.headers, { trusted: trustedProxies });
+    const address = client?.address ?? parseAddress(info.remoteAddress);
+    const userAgent = req.headers.get("user-agent") ?? "";
+    const isClick = link.action === "click";
+    const [first, since] = await Promise.all([
+      memory.isFirst(link.action, link.msgId, ts),
+      isClick ? memory.sinceFirstEvent(link.msgId, ts) : null,
+    ]);
+    if (!isClick && first) memory.noteEvent(link.msgId, ts);
+    const verdict = classify({ method: "GET", action: link.action, userAgent, address, msSinceFirstEvent: since });
+    if (verdict.reason) metrics?.machine(verdict.reason);
+    const ip = address ? (ipTruncate ? truncateAddress(address, ipTruncate) : address.text) : "";
+    const event = buildTrackingEvent(link, { ts, ip, userAgent }, { eventId: nextEventId(), verdict, first });
+    const outcome = await sink.submit(JSON.stringify(event));
+    log.debug(`${event.type} msg ${event.msg_id} ip ${ip} machine ${verdict.reason ?? "no"} first ${first}: ${outcome}`);
+  }
+
+  return async function handleTrackerRequest(req, info) {
+    const started = now();
+    const t0 = performance.now();
+    const method = req.method;
+    let action: RequestAction = "other";
+    let response: Response;
+    if (method !== "GET" && method !== "HEAD") {
+      response = empty(405, { Allow: "GET, HEAD", "Content-Type": "text/plain" });
+    } else {
+      try {
+        [action, response] = await route(req, info, method === "HEAD", started);
+      } catch (err) {
+        // Nothing above throws by design; if something does, the recipient still gets an answer.
+        log.error(`Unexpected error answering ${method} ${req.url.slice(0, 200)}: ${(err as Error).stack ?? err}`);
+        response = empty(500);
+      }
+    }
+    metrics?.request(action, response.status, (performance.now() - t0) / 1000);
+    return response;
+  };
+}
+
+/** The target as a header value: as is when it is printable ASCII, else WHATWG-serialised (percent-encoded, punycode). */
+function safeLocation(target: string | null): string | null {
+  if (!target) return null;
+  if (/^[\x21-\x7e]+$/.test(target)) return target;
+  try {
+    const href = new URL(target).href;
+    return /^https?:\/\/[\x21-\x7e]+$/i.test(href) ? href : null;
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,146 @@
+/**
+ * @module What the tracker remembers per message: the `first` flags (first open, first click, through the
+ * store's `setIfAbsent`) and the time of the message's first event (for the fast-click rule), with the
+ * store as the truth and a bounded local memory in front of it.
+ *
+ * Hot-path cost: an open costs one `setIfAbsent`, unless this process already knows the flag is set (a
+ * repeated open: no store call). A click costs that plus one `getMany` of the first-event time, issued in
+ * parallel, unless known locally. Writing the first-event time never holds up a response.
+ *
+ * While the store is failing (the sink is degraded) nothing here waits for it: `first` is decided by
+ * this process's memory alone (right for a single tracker; with several, an outage can mark a message's
+ * first open twice), and the fast-click rule sees only the times this process has recorded.
+ */
+import type { Logger } from "../log.ts";
+import type { KvStore } from "../stores/types.ts";
+import { firstEventTimeKey, firstFlagKey } from "../core/tracking-event.ts";
+import type { EventType } from "../core/event.ts";
+
+export interface MessageMemoryOptions {
+  kv: KvStore;
+  log: Logger;
+  /** How long the store keeps flags and first-event times. @default 30 days */
+  ttlSeconds?: number;
+  /** Entries kept locally per map. @default 100000 */
+  maxEntries?: number;
+  /** A KV call not answered within this long counts as a store failure. @default 1000 */
+  timeoutMs?: number;
+  /** True while the store is known to be failing: skip it. */
+  degraded: () => boolean;
+  /** Called when a KV call fails or times out. */
+  onStoreFailure: (error: unknown) => void;
+}
+
+export interface MessageMemory {
+  /** Whether this is the first open (open or initial_open) or first click of the message. */
+  isFirst(action: EventType, msgId: string, now: number): Promise<boolean>;
+  /**
+   * Milliseconds since the message's first event, or null when this hit is the first one known (it then
+   * becomes the first event). Concurrent calls for one message share one store lookup.
+   */
+  sinceFirstEvent(msgId: string, now: number): Promise<number | null>;
+  /** Records `now` as the message's first-event time unless one is known; never waits for the store. */
+  noteEvent(msgId: string, now: number): void;
+}
+
+/** A Map used as a bounded memory: when full, the oldest fifth goes (insertion order). */
+class BoundedMap<K, V> extends Map<K, V> {
+  constructor(private readonly limit: number) {
+    super();
+  }
+  override set(key: K, value: V): this {
+    if (this.size >= this.limit && !this.has(key)) {
+      let drop = Math.max(1, Math.floor(this.limit / 5));
+      for (const k of this.keys()) {
+        if (drop-- <= 0) break;
+        this.delete(k);
+      }
+    }
+    return super.set(key, value);
+  }
+}
+
+export function createMessageMemory(opts: MessageMemoryOptions): MessageMemory {
+  const { kv, log, degraded, onStoreFailure, ttlSeconds = 30 * 86400, maxEntries = 100_000, timeoutMs = 1000 } = opts;
+  const ttlMs = ttlSeconds * 1000;
+  /** Flag keys known to be set in the store, with when we learnt it (they expire there after ttl). */
+  const knownSet = new BoundedMap<string, number>(maxEntries);
+  /** msgId → first-event time (unix ms). */
+  const firstAt = new BoundedMap<string, number>(maxEntries);
+  const lookups = new Map<string, Promise<number | null>>();
+
+  const call = async <T>(what: string, p: () => Promise<T>): Promise<T | undefined> => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      return await Promise.race([
+        p(),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`${what}: no answer within ${timeoutMs} ms`)), timeoutMs);
+        }),
+      ]);
+    } catch (err) {
+      onStoreFailure(err);
+      log.debug(`Store call failed (${what}): ${(err as Error).message}`);
+      return undefined;
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+
+  const writeFirstAt = (msgId: string, at: number) => {
+    if (degraded()) return;
+    void call("set first-event time", () => kv.setMany([[firstEventTimeKey(msgId), String(at)]], { ttlSeconds }));
+  };
+
+  return {
+    async isFirst(action, msgId, now) {
+      const key = firstFlagKey(action, msgId);
+      const learnt = knownSet.get(key);
+      if (learnt !== undefined && now - learnt < ttlMs) return false;
+      knownSet.set(key, now);
+      if (degraded()) return learnt === undefined || now - learnt >= ttlMs;
+      const set = await call("setIfAbsent", () => kv.setIfAbsent(key, { ttlSeconds }));
+      // The store did not answer: decide as in an outage, by this process's memory (we had not seen it).
+      return set ?? true;
+    },
+    sinceFirstEvent(msgId, now) {
+      const known = firstAt.get(msgId);
+      if (known !== undefined && now - known < ttlMs) return Promise.resolve(now - known);
+      const inFlight = lookups.get(msgId);
+      if (inFlight) return inFlight.then((at) => (at === null ? null : Math.max(0, now - at)));
+      if (degraded()) {
+        firstAt.set(msgId, now);
+        return Promise.resolve(null);
+      }
+      // Remember `now` at once, so concurrent hits on this message see a first event even before the
+      // store answers; the store's earlier time, if any, replaces it.
+      firstAt.set(msgId, now);
+      const lookup = (async (): Promise<number | null> => {
+        const [stored] = (await call("get first-event time", () => kv.getMany([firstEventTimeKey(msgId)]))) ?? [null];
+        const at = stored && /^\d+$/.test(stored) ? Number(stored) : null;
+        if (at !== null && at <= now) {
+          firstAt.set(msgId, at);
+          return at;
+        }
+        writeFirstAt(msgId, now);
+        return null;
+      })().finally(() => lookups.delete(msgId));
+      lookups.set(msgId, lookup);
+      return lookup.then((at) => (at === null ? null : now - at));
+    },
+    noteEvent(msgId, now) {
+      if (firstAt.has(msgId) || lookups.has(msgId)) return;
+      firstAt.set(msgId, now);
+      if (degraded()) return;
+      // Off the hot path: a click on another tracker may have written an earlier time; keep that one.
+      void call("get first-event time", () => kv.getMany([firstEventTimeKey(msgId)])).then((res) => {
+        const stored = res?.[0];
+        if (stored && /^\d+$/.test(stored)) {
+          firstAt.set(msgId, Math.min(Number(stored), firstAt.get(msgId) ?? Infinity));
+        } else if (res) {
+          writeFirstAt(msgId, now);
+        }
+      });
+    },
+  };
+}
