@@ -15,11 +15,12 @@ export const root = defineCommand({
   subCommands: {
     linktool: () => import("./commands/linktool.ts").then((m) => m.default),
     "acct-etl": () => import("./commands/acct-etl.ts").then((m) => m.default),
+    tracker: () => import("./commands/tracker.ts").then((m) => m.default),
   },
 });
 
 /** String flags that may be given more than once (their values are comma-separated lists). */
-const REPEATABLE_FLAGS = ["link-key"];
+const REPEATABLE_FLAGS = ["link-key", "trust-proxy", "machine-ranges"];
 
 /** Runs the CLI on `rawArgs` and resolves to the exit status; never calls `process.exit` itself. */
 export async function runCli(rawArgs: readonly string[]): Promise<number> {
