@@ -9,7 +9,7 @@ import { replayDeadLetters } from "../../src/feeder/replay.ts";
 import { createSparkPostSink } from "../../src/feeder/sparkpost-sink.ts";
 import type { Store } from "../../src/stores/types.ts";
 import { describeWithRedis, type RedisServer } from "../helpers/redis-server.ts";
-import { startIngestServer, type IngestServer } from "./_ingest-server.ts";
+import { startIngestServer, type IngestServer, type IngestServerOptions } from "./_ingest-server.ts";
 import { freshStore, makeEvent, until } from "./_fixtures.ts";
 
 const limits = { maxBytes: 5 * 1024 * 1024, maxCount: 100_000, maxAgeMs: 200 };
@@ -31,7 +31,7 @@ function feederSuite(kind: "sqlite" | "redis", redis?: () => RedisServer) {
     for (const c of cleanups.reverse()) await c();
     cleanups = [];
   });
-  async function setup(answer?: Parameters<typeof startIngestServer>[0]["answer"]) {
+  async function setup(answer?: IngestServerOptions["answer"]) {
     const { store, cleanup } = await freshStore(kind, redis?.().url);
     const server = await startIngestServer({ answer });
     cleanups.push(cleanup, () => server.stop());
