@@ -16,6 +16,7 @@ export const root = defineCommand({
     linktool: () => import("./commands/linktool.ts").then((m) => m.default),
     "acct-etl": () => import("./commands/acct-etl.ts").then((m) => m.default),
     tracker: () => import("./commands/tracker.ts").then((m) => m.default),
+    feeder: () => import("./commands/feeder.ts").then((m) => m.default),
   },
 });
 
