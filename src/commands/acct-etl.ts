@@ -10,6 +10,7 @@ export default defineCommand({
   args: {
     infile: { type: "string", description: "Read this accounting CSV file instead of stdin; repeat for several (default: stdin)", valueHint: "path" },
     ttl: { type: "string", description: "Lifetime of each msgID_ entry: seconds, or with s/m/h/d (default 10d)", valueHint: "duration" },
+    "store-retry": { type: "string", description: "Exit non-zero when the store stays unreachable this long (default 30s)", valueHint: "duration" },
     field: { type: "string", description: "Also record this accounting field (repeatable or comma-separated), e.g. header_x-job", valueHint: "name" },
     ...storeArgs,
     ...logArgs,
@@ -22,7 +23,7 @@ export default defineCommand({
       import("../stores/open-store.ts"), import("../etl/pipeline.ts"), import("../runtime/input.ts")]);
     const store = await openStore(storeUrlFromArgs(args, process.env));
     log.info(`Reading ${config.inputs.length ? config.inputs.join(", ") : "stdin"} into ${store.description} (ttl ${config.ttlSeconds} s)`);
-    const etl = createAcctPipeline({ kv: store.kv, log }, { ttlSeconds: config.ttlSeconds, fields: config.fields });
+    const etl = createAcctPipeline({ kv: store.kv, log }, { ttlSeconds: config.ttlSeconds, fields: config.fields, storeRetryMs: config.storeRetryMs });
     let signal: string | null = null;
     const stopped = waitForSignal(["SIGTERM", "SIGINT"]).then((s) => void (signal = s));
     const progress = config.inputs.length > 0 && process.stderr.isTTY;

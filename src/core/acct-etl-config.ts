@@ -8,6 +8,8 @@ export interface AcctEtlConfig {
   readonly ttlSeconds: number;
   /** Extra accounting fields to record, beyond `rcpt` and `header_x-sp-subaccount-id`. */
   readonly fields: readonly string[];
+  /** How long the store may stay unreachable before the command gives up and exits non-zero. */
+  readonly storeRetryMs: number;
 }
 
 /** Ten days, as the original's `MsgIDTTL`. */
@@ -15,16 +17,20 @@ export const DEFAULT_TTL_SECONDS = 864000;
 
 const UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
 
+/** How long the store may stay unreachable by default: long enough for a Redis restart or failover. */
+export const DEFAULT_STORE_RETRY_SECONDS = 30;
+
 /**
- * Parses a TTL: whole seconds (`864000`) or a number with a unit (`10d`, `12h`, `30m`, `45s`).
+ * Parses a duration flag: whole seconds (`864000`) or a number with a unit (`10d`, `12h`, `30m`, `45s`).
+ * @param flag the flag's name, for the message
  * @throws RangeError when it is not one of those, or under one second
- * @example parseTtl("10d") // 864000
+ * @example parseSeconds("10d", "ttl") // 864000
  */
-export function parseTtl(text: string): number {
+export function parseSeconds(text: string, flag: string): number {
   const m = /^\s*(\d+)\s*([smhd]?)\s*$/i.exec(text);
   const seconds = m ? Number(m[1]) * UNITS[(m[2] || "s").toLowerCase()]! : NaN;
   if (!Number.isSafeInteger(seconds) || seconds < 1) {
-    throw new RangeError(`Cannot use --ttl "${text}": expected seconds or a number with s, m, h or d, at least 1 s (e.g. 10d)`);
+    throw new RangeError(`Cannot use --${flag} "${text}": expected seconds or a number with s, m, h or d, at least 1 s (e.g. 10d)`);
   }
   return seconds;
 }
@@ -55,7 +61,7 @@ export function flagValues(rawArgs: readonly string[], name: string): string[] {
  * Resolves the acct-etl flags. `--field` may be repeated or comma-separated; `--infile` may be repeated.
  * @throws RangeError for a bad value (the CLI prints it as one line)
  */
-export function resolveAcctEtlConfig(rawArgs: readonly string[], args: { ttl?: string | undefined }): AcctEtlConfig {
+export function resolveAcctEtlConfig(rawArgs: readonly string[], args: { ttl?: string | undefined; "store-retry"?: string | undefined }): AcctEtlConfig {
   const fields = flagValues(rawArgs, "field").flatMap((v) => v.split(",")).map((f) => f.trim()).filter((f) => f !== "");
   for (const f of fields) {
     if (f === "type" || f === "header_x-sp-message-id") throw new RangeError(`Cannot use --field "${f}": it is always read, as the record type or the key`);
@@ -64,8 +70,9 @@ export function resolveAcctEtlConfig(rawArgs: readonly string[], args: { ttl?: s
   if (inputs.some((p) => p === "")) throw new RangeError("Flag --infile needs a file path");
   return Object.freeze({
     inputs: Object.freeze(inputs),
-    ttlSeconds: args.ttl === undefined || args.ttl === "" ? DEFAULT_TTL_SECONDS : parseTtl(args.ttl),
+    ttlSeconds: args.ttl ? parseSeconds(args.ttl, "ttl") : DEFAULT_TTL_SECONDS,
     fields: Object.freeze([...new Set(fields)]),
+    storeRetryMs: 1000 * (args["store-retry"] ? parseSeconds(args["store-retry"], "store-retry") : DEFAULT_STORE_RETRY_SECONDS),
   });
 }
 

@@ -165,6 +165,7 @@ class Pipeline implements AcctPipeline {
         // Stopped mid-record by a signal: the rest of it never came, so it is not stored half-read.
         const line = parser.line;
         parser.discard();
+        this.#s.rows++;
         this.#skip("incomplete", `${name}:${line}`, "The record was cut off by the stop signal");
       } else {
         parser.finish(rows);
@@ -259,6 +260,8 @@ class Pipeline implements AcctPipeline {
     } catch (error) {
       this.#fatal ??= error as CLIError;
       this.#s.error = this.#fatal.message;
+      // Stop reading: a pipe that stays open would otherwise keep the failure waiting for the next chunk.
+      this.#reader?.cancel().catch(() => {});
     }
   }
 
@@ -269,7 +272,9 @@ class Pipeline implements AcctPipeline {
     let lastLog = -Infinity;
     for (let attempt = 1; ; attempt++) {
       try {
-        const result = await withTimeout(call(), this.#writeTimeoutMs);
+        // An attempt never outlives the bound by much: a hung connection must not hide an outage.
+        const budget = Math.max(1000, Math.min(this.#writeTimeoutMs, this.#retryMs - (this.#now() - started)));
+        const result = await withTimeout(call(), budget);
         if (attempt > 1) this.#log.info(`Store answers again after ${this.#now() - started} ms (${attempt} attempts)`);
         return result;
       } catch (error) {
