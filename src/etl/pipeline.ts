@@ -105,7 +105,8 @@ class Pipeline implements AcctPipeline {
   readonly #s: AcctSummary = { bytes: 0, rows: 0, headers: 0, stored: 0, skipped: {}, pending: 0, error: null };
   #batch: Entry[] = [];
   #header: string | null = null;
-  #headerWritten: string | null = null;
+  /** The last header handed to the writer (or waiting for it): PowerMTA repeats headers, one write is enough. */
+  #headerQueued: string | null = null;
   #timer: ReturnType<typeof setTimeout> | null = null;
   #inflight: Promise<void> | null = null;
   #fatal: CLIError | null = null;
@@ -197,7 +198,8 @@ class Pipeline implements AcctPipeline {
         this.#s.headers++;
         const missing = rec.header.missing.length ? ` (this header has no ${rec.header.missing.join(", ")})` : "";
         this.#log.info(`${name}:${rec.line}: PowerMTA accounting header; ${ACCT_HEADERS_KEY} -> ${rec.value}${missing}`);
-        if (rec.value !== this.#headerWritten) {
+        if (rec.value !== this.#headerQueued) {
+          this.#headerQueued = rec.value;
           this.#header = rec.value;
           this.#arm();
         }
@@ -252,7 +254,6 @@ class Pipeline implements AcctPipeline {
       if (batch.length) await this.#withRetry("write", () => this.#kv.setMany(batch, { ttlSeconds: this.#ttl }));
       if (header !== null) {
         await this.#withRetry("write", () => this.#kv.setMany([[ACCT_HEADERS_KEY, header]], { ttlSeconds: 0 }));
-        this.#headerWritten = header;
       }
       this.#s.stored += batch.length;
       this.#s.pending -= batch.length;
