@@ -18,36 +18,8 @@ import { SMTPServer, type SMTPServerAddress, type SMTPServerAuthentication, type
 import type net from "node:net";
 import { silentLogger, type Logger } from "../log.ts";
 import { noMetrics, type MessageResult, type ProxyMetrics } from "./smtp-metrics.ts";
+import type { MessageRewriter, RewriteSummary, RewrittenMessage } from "./types.ts";
 import { openUpstream, UpstreamError, UpstreamReplyError, type Capabilities, type SmtpReply, type UpstreamConnection, type UpstreamOptions } from "./smtp-upstream.ts";
-
-/** What the rewriter is told about the message it rewrites. */
-export interface RewriteEnvelope {
-  readonly sessionId: string;
-  readonly mailFrom: string;
-  readonly rcptTo: readonly string[];
-  /** The recipient to put into tracked links; null with `--rcpt-policy shared` and several recipients. */
-  readonly linkRcpt: string | null;
-}
-
-/** What the rewriter reports once its output has ended (for the log line and metrics). */
-export interface RewriteSummary {
-  readonly msgId?: string | null;
-  readonly links?: number;
-  readonly pixels?: number;
-  /** Set when the rewriter fell back to the original bytes. */
-  readonly failure?: string | null;
-}
-
-/**
- * The rewriter as the proxy sees it: takes the message stream (dot-unstuffed, as the client sent it) and
- * returns the stream to send upstream plus a summary that settles when the output has ended. It must never
- * throw for a bad message (it passes the original bytes through instead); an error of `output` aborts the
- * upstream transaction and the client gets a 4xx.
- */
-export type MessageRewriter = (input: Readable, envelope: RewriteEnvelope) => {
-  output: AsyncIterable<Uint8Array>;
-  summary: Promise<RewriteSummary>;
-};
 
 /** How clients authenticate. */
 export type AuthMode =
@@ -63,8 +35,13 @@ export interface SmtpProxyDeps {
   readonly upstream: Omit<UpstreamOptions, "trace">;
   /** Credentials the wrapper itself uses at the MTA (local auth mode, or a relay account). */
   readonly upstreamCredentials?: { readonly user: string; readonly password: string } | null;
-  /** null: plain relay (tracking off). */
-  readonly rewrite?: MessageRewriter | null;
+  /**
+   * The message rewriter (issue 7); null: plain relay (tracking off). It spools the whole message, so with
+   * it the MTA is asked for DATA only once the rewritten message is ready (the client gets smtp-server's
+   * 354 at once, and the MTA's DATA reply, if a refusal, as the final reply); without it the MTA's 354 is
+   * awaited first and the message streams straight through.
+   */
+  readonly rewriter?: MessageRewriter | null;
   /** "split": one recipient per tracked message (452 4.5.3 to the second); "shared": one copy, no rcpt in links. @default "split" */
   readonly rcptPolicy?: "split" | "shared";
   /** Downstream certificate: enables STARTTLS (and the implicit TLS port). Never smtp-server's built-in one. */
@@ -260,6 +237,10 @@ export async function createSmtpProxy(deps: SmtpProxyDeps): Promise<SmtpProxyHan
     const data = conn.handler_DATA;
     conn.handler_DATA = (command, callback) => {
       if (!conn.session.envelope.rcptTo.length) return data.call(conn, command, callback);
+      if (deps.rewriter) {
+        state.inData = true;
+        return data.call(conn, command, callback);
+      }
       const upstream = state.upstream;
       if (state.lost || !upstream?.usable) return void (conn.send(421, `4.4.2 ${state.lost ?? "Upstream connection lost"}`, false), callback());
       timed(upstream, "DATA").then(
@@ -367,6 +348,18 @@ export async function createSmtpProxy(deps: SmtpProxyDeps): Promise<SmtpProxyHan
     return reply;
   }
 
+  /** RSET upstream after a transaction the client's side has already ended; a failure loses the leg. */
+  async function resetUpstream(state: SessionState): Promise<void> {
+    const upstream = state.upstream;
+    if (!upstream?.usable) return;
+    try {
+      const reply = await timed(upstream, "RSET");
+      if (reply.code !== 250) lose(state, new UpstreamError("protocol", `Upstream refused RSET: ${reply.code}`));
+    } catch (error) {
+      lose(state, error);
+    }
+  }
+
   /** Marks the session's upstream leg as gone and returns the 421 that closes the client connection. */
   function lose(state: SessionState, error: unknown): [number, string, false] {
     const reason = error instanceof UpstreamError ? error.message : `Internal error: ${(error as Error)?.message ?? error}`;
@@ -386,6 +379,12 @@ export async function createSmtpProxy(deps: SmtpProxyDeps): Promise<SmtpProxyHan
     }
     state.lost ??= (error as Error).message;
     return [421, "4.4.1 Upstream unavailable, try again later", false];
+  }
+
+  /** An error reply of the proxy's own, sent exactly as written (smtp-server would add a second enhanced code). */
+  function own(state: SessionState, code: number, text: string): Error {
+    state.override = { code, lines: [text] };
+    return smtpError(code, text);
   }
 
   /** Answers through smtp-server's callback with the MTA's reply verbatim. */
@@ -408,7 +407,7 @@ export async function createSmtpProxy(deps: SmtpProxyDeps): Promise<SmtpProxyHan
     const username = authData.username ?? "";
     if (auth.kind === "local") {
       const ok = auth.verify(username, authData.password ?? "");
-      return ok ? callback(null, { user: username }) : callback(smtpError(535, "5.7.8 Authentication credentials invalid"));
+      return ok ? callback(null, { user: username }) : callback(own(state, 535, "5.7.8 Authentication credentials invalid"));
     }
     try {
       const upstream = await ensureUpstream(state);
@@ -418,7 +417,7 @@ export async function createSmtpProxy(deps: SmtpProxyDeps): Promise<SmtpProxyHan
       else callback(smtpError(reply.code, reply.lines.join(" ")));
     } catch (error) {
       const [code, text] = lose(state, error);
-      callback(smtpError(code, text));
+      callback(own(state, code, text));
     }
   }
 
@@ -449,22 +448,22 @@ export async function createSmtpProxy(deps: SmtpProxyDeps): Promise<SmtpProxyHan
   async function handleMail(address: SMTPServerAddress, session: SMTPServerSession, callback: (err?: Error | null) => void) {
     const state = stateOf(session);
     try {
-      if (state.lost) return callback(smtpError(421, `4.4.2 ${state.lost}`));
+      if (state.lost) return callback(own(state, 421, `4.4.2 ${state.lost}`));
       const upstream = await ensureUpstream(state);
       relay(state, await timed(upstream, `MAIL FROM:<${address.address}>${formatParams(address.args)}`), callback);
     } catch (error) {
       const [code, text] = lose(state, error);
-      callback(smtpError(code, text));
+      callback(own(state, code, text));
     }
   }
 
   async function handleRcpt(address: SMTPServerAddress, session: SMTPServerSession, callback: (err?: Error | null) => void) {
     const state = stateOf(session);
     try {
-      if (state.lost) return callback(smtpError(421, `4.4.2 ${state.lost}`));
+      if (state.lost) return callback(own(state, 421, `4.4.2 ${state.lost}`));
       const accepted = session.envelope.rcptTo;
       const repeat = accepted.some((r) => r.address.toLowerCase() === address.address.toLowerCase());
-      if (deps.rewrite && rcptPolicy === "split" && accepted.length >= 1 && !repeat) {
+      if (deps.rewriter && rcptPolicy === "split" && accepted.length >= 1 && !repeat) {
         // Each tracked copy carries its recipient in its links, so each recipient needs its own copy.
         // 452 is the too-many-recipients answer clients retry in a later transaction (RFC 5321 §4.5.3.1.10).
         return relay(state, { code: 452, lines: ["4.5.3 Too many recipients: send each recipient its own copy"] }, callback);
@@ -473,7 +472,7 @@ export async function createSmtpProxy(deps: SmtpProxyDeps): Promise<SmtpProxyHan
       relay(state, await timed(upstream, `RCPT TO:<${address.address}>${formatParams(address.args)}`), callback);
     } catch (error) {
       const [code, text] = lose(state, error);
-      callback(smtpError(code, text));
+      callback(own(state, code, text));
     }
   }
 
@@ -482,31 +481,36 @@ export async function createSmtpProxy(deps: SmtpProxyDeps): Promise<SmtpProxyHan
     const started = now();
     const rcptTo = session.envelope.rcptTo.map((r) => r.address);
     const mailFrom = session.envelope.mailFrom ? session.envelope.mailFrom.address : "";
-    const envelope: RewriteEnvelope = { sessionId: session.id, mailFrom, rcptTo, linkRcpt: rcptTo.length === 1 ? rcptTo[0]! : null };
     const guard = guardInput(stream);
-    let summary: Promise<RewriteSummary> | null = null;
-    let source: AsyncIterable<Uint8Array> = guard.input;
+    const tooBig = () => (stream.sizeExceeded ? new Error(`Message exceeds the size limit of ${size} bytes`) : null);
+    let rewritten: RewrittenMessage | null = null;
     let result: MessageResult = "deferred";
     let replyText = "";
     let bytesOut = 0;
     try {
       const upstream = state.upstream;
       if (!upstream?.usable) throw new UpstreamError("closed", state.lost ?? "Upstream connection lost");
-      if (deps.rewrite) {
-        try {
-          ({ output: source, summary } = deps.rewrite(guard.input, envelope));
-        } catch (error) {
-          // A rewriter that throws instead of passing the message through: relay the original bytes.
-          metrics.rewriteFailure("exception");
-          log.warn(`${session.id} rewriter threw, relaying unmodified: ${(error as Error).message}`);
-          source = guard.input;
+      let source: AsyncIterable<Uint8Array> = guard.input;
+      if (deps.rewriter) {
+        // The envelope recipient, not the To: header, is the one tracked links are for.
+        const rcpt = rcptTo.length === 1 ? rcptTo[0]! : null;
+        rewritten = await deps.rewriter.rewrite(guard.input, { rcpt });
+        const abort = tooBig();
+        if (abort) throw abort;
+        const reply = await timed(upstream, "DATA");
+        if (reply.code !== 354) {
+          // The MTA refused DATA: its refusal is the answer to this message.
+          replyText = `${reply.code} ${reply.lines.join(" / ")}`;
+          result = reply.code >= 500 ? "rejected" : "deferred";
+          // smtp-server ends the client's transaction with this reply; end the MTA's too.
+          await resetUpstream(state);
+          state.override = reply;
+          return callback(smtpError(reply.code, reply.lines.join(" ")));
         }
+        source = rewritten.stream();
       }
       const debug = deps.upstreamDataDebug;
-      const sent = await upstream.sendMessage(source, {
-        tee: debug ? (chunk) => debug.write(chunk) : undefined,
-        abortIf: () => (stream.sizeExceeded ? new Error(`Message exceeds the size limit of ${size} bytes`) : null),
-      });
+      const sent = await upstream.sendMessage(source, { tee: debug ? (chunk) => debug.write(chunk) : undefined, abortIf: tooBig });
       bytesOut = sent.bytes;
       const reply = sent.reply;
       metrics.upstreamLatency("DATA-END", (now() - started) / 1000);
@@ -520,26 +524,32 @@ export async function createSmtpProxy(deps: SmtpProxyDeps): Promise<SmtpProxyHan
       if (stream.sizeExceeded) {
         result = "rejected";
         replyText = "552 size limit";
-        state.lost ??= "Message over the size limit abandoned upstream";
-        state.upstream?.destroy();
+        // Only a message already streaming upstream leaves the MTA mid-DATA; then the leg is gone.
+        if (!deps.rewriter) {
+          state.lost ??= "Message over the size limit abandoned upstream";
+          state.upstream?.destroy();
+        } else {
+          await resetUpstream(state);
+        }
         callback(smtpError(552, `5.3.4 Message exceeds the size limit of ${size} bytes`));
       } else {
         result = guard.clientGone() ? "aborted" : "deferred";
         const [code, text] = lose(state, error);
         replyText = `${code} ${text} (${(error as Error).message})`;
-        // Not 421 here: smtp-server would close before draining; 451 for this message, 421 on the next command.
-        callback(smtpError(451, text));
+        // Not 421 here: 451 answers this message; the next command gets 421 and the connection closes.
+        callback(own(state, 451, text));
       }
     } finally {
       state.inData = false;
       state.messages++;
-      const s = summary ? await summary.catch((e: Error): RewriteSummary => ({ failure: e.message })) : null;
-      if (s?.failure) metrics.rewriteFailure(s.failure);
+      const s: RewriteSummary | null = rewritten?.summary ?? null;
+      if (s?.outcome === "fallback") metrics.rewriteFailure(s.reason ?? "unknown");
+      await rewritten?.close().catch(() => undefined);
       metrics.message(result, stream.byteLength ?? 0, bytesOut);
       log.info(
-        `message ${s?.msgId ?? "-"} session=${session.id} client=${session.remoteAddress} from=<${mailFrom}> rcpts=${rcptTo.length} ` +
+        `message ${s?.messageId ?? "-"} session=${session.id} client=${session.remoteAddress} from=<${mailFrom}> rcpts=${rcptTo.length} ` +
           `size=${stream.byteLength ?? 0} sent=${bytesOut} result=${result} upstream="${replyText}" ` +
-          `links=${s?.links ?? 0} pixels=${s?.pixels ?? 0}${s?.failure ? ` rewrite_failure="${s.failure}"` : ""} ms=${now() - started}`,
+          `links=${s?.links ?? 0} pixels=${s?.pixels ?? 0}${s ? ` rewrite=${s.outcome}${s.reason ? `:${s.reason}` : ""}` : ""} ms=${now() - started}`,
       );
     }
   }

@@ -244,3 +244,40 @@ export async function rawClient(port: number): Promise<{ send(text: string): voi
     closed: () => new Promise<void>((resolve) => (socket.destroyed ? resolve() : socket.once("close", () => resolve()))),
   };
 }
+
+import { Readable } from "node:stream";
+import type { MessageRewriter, RewriteSummary } from "../../src/wrapper/types.ts";
+import { createSmtpProxy, type SmtpProxyDeps, type SmtpProxyHandle } from "../../src/wrapper/smtp-proxy.ts";
+
+/**
+ * A stand-in for the real rewriter (issue 7) with the same contract: it reads the whole message, then
+ * returns it with one header line added that names the link recipient, so tests can see what it was given.
+ */
+export function headerRewriter(seen: Array<string | null> = []): MessageRewriter {
+  return {
+    async rewrite(input, envelope) {
+      const chunks: Buffer[] = [];
+      for await (const c of input as AsyncIterable<Uint8Array>) chunks.push(Buffer.from(c));
+      seen.push(envelope.rcpt);
+      const bytes = Buffer.concat([Buffer.from(`X-Test-Rcpt: ${envelope.rcpt ?? "(none)"}\r\n`), ...chunks]);
+      const summary: RewriteSummary = {
+        outcome: "rewritten", reason: null, detail: null, messageId: "0000aaaabbbbccccdddd", links: 1, skippedLinks: 0,
+        pixels: 1, partsRewritten: 1, bytesIn: bytes.length - 20, bytesOut: bytes.length,
+      };
+      return { summary, size: bytes.length, stream: () => Readable.from([bytes]), bytes: async () => bytes, close: async () => undefined };
+    },
+    close: async () => undefined,
+  };
+}
+
+/** Starts a proxy in front of `upstreamPort` on loopback; `over` overrides any dependency. */
+export async function startProxy(upstreamPort: number, over: Partial<SmtpProxyDeps> = {}): Promise<{ port: number; proxy: SmtpProxyHandle; close(): Promise<void> }> {
+  const { upstream, ...rest } = over;
+  const proxy = await createSmtpProxy({
+    name: "proxy.test",
+    ...rest,
+    upstream: { ehloName: "wrapper.test", commandTimeoutMs: 5000, dataTimeoutMs: 5000, connectTimeoutMs: 3000, ...upstream, host: "127.0.0.1", port: upstreamPort },
+  });
+  const port = await proxy.listen({ host: "127.0.0.1", port: 0 });
+  return { port, proxy, close: () => proxy.close({ graceMs: 500 }) };
+}

@@ -1,0 +1,573 @@
+/**
+ * @module Sandwich tests of the SMTP proxy: real clients (nodemailer, swaks, a raw socket) → proxy → a real
+ * upstream MTA on smtp-server (or a scripted raw one), all on loopback.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { spawnSync } from "node:child_process";
+import nodemailer from "nodemailer";
+import { headerRewriter, makeCert, rawClient, startProxy, startScriptedUpstream, startTestUpstream, type TestCert, type TestUpstream } from "./_smtp-peers.ts";
+
+let cert: TestCert;
+beforeAll(() => {
+  cert = makeCert();
+});
+
+const plainMessage = "From: a@example.com\r\nTo: b@example.com\r\nSubject: plain\r\n\r\nHello\r\n.a line starting with a dot\r\n..two dots\r\n";
+const htmlMessage =
+  "From: a@example.com\r\nTo: b@example.com\r\nSubject: html\r\nMIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n\r\n" +
+  '<html><body><p>Hi <a href="https://example.com/x">x</a></p></body></html>\r\n';
+
+/** What a client puts on the wire for `message` in DATA (RFC 5321 §4.5.2 dot-stuffing). */
+function stuffed(message: string): string {
+  return message.replace(/^\./gm, "..");
+}
+
+function transport(port: number, opts: { tls?: boolean; auth?: { user: string; pass: string }; method?: string } = {}) {
+  return nodemailer.createTransport({
+    host: "127.0.0.1",
+    port,
+    ignoreTLS: !opts.tls,
+    requireTLS: Boolean(opts.tls),
+    tls: { ca: cert.cert, servername: "localhost" },
+    auth: opts.auth,
+    authMethod: opts.method,
+  });
+}
+
+describe("smtp proxy relays the original's sandwich scenarios", () => {
+  const legs = [
+    { name: "plain on both legs", down: false, up: false },
+    { name: "STARTTLS downstream only", down: true, up: false },
+    { name: "STARTTLS upstream only", down: false, up: true },
+    { name: "STARTTLS on both legs", down: true, up: true },
+  ];
+  for (const leg of legs) {
+    test(`relays plain and HTML mail byte for byte, ${leg.name}`, async () => {
+      const upstream = await startTestUpstream({ tls: leg.up ? cert : null });
+      const { port, close } = await startProxy(upstream.port, { tls: leg.down ? cert : null, upstream: { host: "127.0.0.1", port: upstream.port, ehloName: "w", tls: { ca: cert.cert } } });
+      try {
+        const t = transport(port, { tls: leg.down, auth: { user: "alice", pass: "secret" } });
+        for (let i = 0; i < 5; i++) {
+          const raw = i % 2 ? htmlMessage : plainMessage;
+          const info = await t.sendMail({ envelope: { from: "a@example.com", to: ["b@example.com"] }, raw });
+          expect(info.response).toBe(`250 2.6.0 Ok: queued as Q${i + 1}`);
+        }
+        t.close();
+        expect(upstream.received).toHaveLength(5);
+        for (const [i, r] of upstream.received.entries()) {
+          expect(r.data.toString()).toBe(i % 2 ? htmlMessage : plainMessage);
+          expect(r.user).toBe("alice");
+          expect(r.secure).toBe(leg.up);
+          expect(r.rcptTo).toEqual(["b@example.com"]);
+        }
+      } finally {
+        await close();
+        await upstream.close();
+      }
+    });
+  }
+
+  test("answers an unknown command, RSET and QUIT like an MTA after a message", async () => {
+    const upstream = await startTestUpstream();
+    const { port, close } = await startProxy(upstream.port);
+    try {
+      const c = await rawClient(port);
+      expect(await c.reply()).toStartWith("220 proxy.test ESMTP Service Ready");
+      c.send("EHLO client.test\r\n");
+      await c.reply();
+      c.send("WEIRD\r\n");
+      expect(await c.reply()).toMatch(/^500 /);
+      c.send("RSET\r\n");
+      expect(await c.reply()).toBe("250 2.0.0 Flushed\r\n");
+      c.send("QUIT\r\n");
+      expect(await c.reply()).toMatch(/^221 /);
+      await c.closed();
+    } finally {
+      await close();
+      await upstream.close();
+    }
+  });
+});
+
+describe("smtp proxy passes AUTH to the MTA", () => {
+  let upstream: TestUpstream;
+  let port: number;
+  let close: () => Promise<void>;
+  beforeAll(async () => {
+    upstream = await startTestUpstream();
+    ({ port, close } = await startProxy(upstream.port));
+  });
+  afterAll(async () => {
+    await close();
+    await upstream.close();
+  });
+
+  const cases = [
+    { name: "PLAIN accepted", method: "PLAIN", pass: "secret", ok: true },
+    { name: "LOGIN accepted", method: "LOGIN", pass: "secret", ok: true },
+    { name: "PLAIN refused", method: "PLAIN", pass: "wrong", ok: false },
+    { name: "LOGIN refused", method: "LOGIN", pass: "wrong", ok: false },
+  ];
+  for (const c of cases) {
+    test(`AUTH ${c.name} gets the MTA's own answer`, async () => {
+      const t = transport(port, { auth: { user: "alice", pass: c.pass }, method: c.method });
+      const before = upstream.received.length;
+      if (c.ok) {
+        await t.sendMail({ envelope: { from: "a@example.com", to: ["b@example.com"] }, raw: plainMessage });
+        expect(upstream.received.at(-1)!.user).toBe("alice");
+      } else {
+        const err = await t.sendMail({ envelope: { from: "a@example.com", to: ["b@example.com"] }, raw: plainMessage }).catch((e: Error & { response?: string }) => e);
+        expect((err as { response?: string }).response).toBe("535 5.7.8 Authentication credentials invalid");
+        expect(upstream.received.length).toBe(before);
+      }
+      t.close();
+    });
+  }
+
+  test("EHLO offers only the AUTH methods the MTA has, and masks nothing on the wire", async () => {
+    const c = await rawClient(port);
+    await c.reply();
+    c.send("EHLO client.test\r\n");
+    const ehlo = await c.reply();
+    expect(ehlo).toContain("250-AUTH PLAIN LOGIN\r\n");
+    expect(ehlo).not.toContain("XOAUTH2");
+    c.send(`AUTH PLAIN ${Buffer.from("\0alice\0secret").toString("base64")}\r\n`);
+    expect(await c.reply()).toBe("235 2.7.0 Authentication successful\r\n");
+    c.socket.destroy();
+  });
+});
+
+describe("smtp proxy relays every reply class with the MTA's code and text", () => {
+  const cases: { name: string; script: Record<string, string>; step: string; expected: string }[] = [
+    { name: "MAIL 550", script: { MAIL: "550 5.7.1 Sender blocked\r\n" }, step: "MAIL", expected: "550 5.7.1 Sender blocked\r\n" },
+    { name: "MAIL 451", script: { MAIL: "451 4.3.0 Try later\r\n" }, step: "MAIL", expected: "451 4.3.0 Try later\r\n" },
+    { name: "MAIL 250 without an enhanced code", script: { MAIL: "250 ok\r\n" }, step: "MAIL", expected: "250 ok\r\n" },
+    { name: "RCPT 550", script: { RCPT: "550 5.1.1 No such user\r\n" }, step: "RCPT", expected: "550 5.1.1 No such user\r\n" },
+    { name: "RCPT 452", script: { RCPT: "452 4.2.2 Mailbox full\r\n" }, step: "RCPT", expected: "452 4.2.2 Mailbox full\r\n" },
+    { name: "RCPT 251", script: { RCPT: "251 2.1.5 User not local; will forward\r\n" }, step: "RCPT", expected: "251 2.1.5 User not local; will forward\r\n" },
+    { name: "DATA 554", script: { DATA: "554 5.5.1 No valid recipients\r\n" }, step: "DATA", expected: "554 5.5.1 No valid recipients\r\n" },
+    { name: "final dot 554", script: { DATA: "354 go ahead\r\n", DOT: "554 5.7.1 Message rejected\r\n" }, step: "DOT", expected: "554 5.7.1 Message rejected\r\n" },
+    { name: "final dot 451", script: { DATA: "354 go ahead\r\n", DOT: "451 4.7.1 Greylisted\r\n" }, step: "DOT", expected: "451 4.7.1 Greylisted\r\n" },
+    { name: "final dot 250", script: { DATA: "354 go ahead\r\n", DOT: "250 2.0.0 Ok: queued as ABC123\r\n" }, step: "DOT", expected: "250 2.0.0 Ok: queued as ABC123\r\n" },
+  ];
+  for (const c of cases) {
+    test(`${c.name} comes back as is`, async () => {
+      const scripted = await startScriptedUpstream({ EHLO: "250-scripted.test\r\n250-ENHANCEDSTATUSCODES\r\n250 PIPELINING\r\n", ...c.script });
+      const proxy = await startProxy(scripted.port);
+      try {
+        const s = await rawClient(proxy.port);
+        await s.reply();
+        s.send("EHLO client.test\r\nMAIL FROM:<a@example.com>\r\n");
+        await s.reply();
+        const mail = await s.reply();
+        if (c.step === "MAIL") return void expect(mail).toBe(c.expected);
+        s.send("RCPT TO:<b@example.com>\r\n");
+        const rcpt = await s.reply();
+        if (c.step === "RCPT") return void expect(rcpt).toBe(c.expected);
+        s.send("DATA\r\n");
+        const data = await s.reply();
+        if (c.step === "DATA") return void expect(data).toBe(c.expected);
+        expect(data).toBe("354 go ahead\r\n");
+        s.send(`${stuffed(plainMessage)}.\r\n`);
+        expect(await s.reply()).toBe(c.expected);
+        s.send("QUIT\r\n");
+        await s.reply();
+      } finally {
+        await proxy.close();
+        await scripted.close();
+      }
+    });
+  }
+
+  test("multi-line MAIL and RCPT replies stay multi-line, with the MTA's enhanced codes", async () => {
+    const scripted = await startScriptedUpstream({
+      EHLO: "250-scripted.test\r\n250-ENHANCEDSTATUSCODES\r\n250 PIPELINING\r\n",
+      MAIL: "250-2.1.0 first line\r\n250 2.1.0 second line\r\n",
+      RCPT: "550-5.1.1 No such user here\r\n550-5.1.1 see https://example.com/help\r\n550 5.1.1 bye\r\n",
+    });
+    const proxy = await startProxy(scripted.port);
+    try {
+      const c = await rawClient(proxy.port);
+      await c.reply();
+      c.send("EHLO client.test\r\n");
+      await c.reply();
+      c.send("MAIL FROM:<a@example.com>\r\n");
+      expect(await c.reply()).toBe("250-2.1.0 first line\r\n250 2.1.0 second line\r\n");
+      c.send("RCPT TO:<b@example.com>\r\n");
+      expect(await c.reply()).toBe("550-5.1.1 No such user here\r\n550-5.1.1 see https://example.com/help\r\n550 5.1.1 bye\r\n");
+      c.socket.destroy();
+    } finally {
+      await proxy.close();
+      await scripted.close();
+    }
+  });
+});
+
+describe("smtp proxy advertises what the MTA supports", () => {
+  test("drops DSN, SMTPUTF8, 8BITMIME and enhanced codes the MTA lacks, and takes its SIZE", async () => {
+    const scripted = await startScriptedUpstream({ EHLO: "250-scripted.test\r\n250-PIPELINING\r\n250 SIZE 12345\r\n" });
+    const proxy = await startProxy(scripted.port);
+    try {
+      const c = await rawClient(proxy.port);
+      await c.reply();
+      c.send("EHLO client.test\r\n");
+      const ehlo = await c.reply();
+      expect(ehlo).toContain("250-PIPELINING\r\n");
+      expect(ehlo).toContain("SIZE 12345\r\n");
+      for (const missing of ["DSN", "SMTPUTF8", "8BITMIME", "ENHANCEDSTATUSCODES", "STARTTLS", "AUTH", "CHUNKING"]) expect(ehlo).not.toContain(missing);
+      c.socket.destroy();
+    } finally {
+      await proxy.close();
+      await scripted.close();
+    }
+  });
+
+  test("carries DSN, SMTPUTF8 and BODY parameters through to the MTA", async () => {
+    const upstream = await startTestUpstream();
+    const { port, close } = await startProxy(upstream.port);
+    try {
+      const c = await rawClient(port);
+      await c.reply();
+      c.send("EHLO client.test\r\n");
+      const ehlo = await c.reply();
+      for (const cap of ["DSN", "SMTPUTF8", "8BITMIME", "ENHANCEDSTATUSCODES", "PIPELINING"]) expect(ehlo).toContain(cap);
+      c.send("MAIL FROM:<a@example.com> RET=HDRS ENVID=id+2B1 BODY=8BITMIME SMTPUTF8\r\n");
+      expect(await c.reply()).toMatch(/^250 /);
+      c.send("RCPT TO:<b@example.com> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;b@example.com\r\n");
+      expect(await c.reply()).toMatch(/^250 /);
+      c.send(`DATA\r\n`);
+      await c.reply();
+      c.send(`${stuffed(plainMessage)}.\r\n`);
+      expect(await c.reply()).toMatch(/^250 /);
+      const r = upstream.received[0]!;
+      expect(r.mailArgs).toEqual({ RET: "HDRS", ENVID: "id+1", BODY: "8BITMIME", SMTPUTF8: true });
+      expect(r.rcptArgs).toEqual([{ NOTIFY: "SUCCESS,FAILURE", ORCPT: "rfc822;b@example.com" }]);
+      c.socket.destroy();
+    } finally {
+      await close();
+      await upstream.close();
+    }
+  });
+});
+
+describe("smtp proxy never loses mail", () => {
+  test("upstream down at connect: EHLO gets 421 and the connection closes", async () => {
+    const dead = await startScriptedUpstream({});
+    const deadPort = dead.port;
+    await dead.close();
+    const { port, close } = await startProxy(deadPort);
+    try {
+      const c = await rawClient(port);
+      expect(await c.reply()).toMatch(/^220 /);
+      c.send("EHLO client.test\r\n");
+      expect(await c.reply()).toMatch(/^421 4\.4\.1 /);
+      await c.closed();
+    } finally {
+      await close();
+    }
+  });
+
+  test("an upstream that drops mid-DATA gives 451, and the next command 421 (no confused later transaction)", async () => {
+    const upstream = await startTestUpstream();
+    upstream.set({ dropAfterBytes: 10_000 });
+    const { port, close } = await startProxy(upstream.port);
+    try {
+      const c = await rawClient(port);
+      await c.reply();
+      c.send("EHLO client.test\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\nDATA\r\n");
+      for (let i = 0; i < 4; i++) await c.reply();
+      c.send(`Subject: big\r\n\r\n${"x".repeat(70) + "\r\n"}`.repeat(2000) + ".\r\n");
+      expect(await c.reply()).toMatch(/^451 4\.4\.2 /);
+      c.send("MAIL FROM:<a@example.com>\r\n");
+      expect(await c.reply()).toMatch(/^421 4\.4\.2 /);
+      await c.closed();
+      expect(upstream.received).toHaveLength(0);
+    } finally {
+      await close();
+      await upstream.close();
+    }
+  });
+
+  test("a client that disconnects mid-DATA submits nothing upstream", async () => {
+    const upstream = await startTestUpstream();
+    const { port, close } = await startProxy(upstream.port);
+    try {
+      const c = await rawClient(port);
+      await c.reply();
+      c.send("EHLO client.test\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\nDATA\r\n");
+      for (let i = 0; i < 4; i++) await c.reply();
+      c.send("Subject: partial\r\n\r\nhalf a message\r\n");
+      await Bun.sleep(100);
+      c.socket.destroy();
+      await Bun.sleep(300);
+      expect(upstream.received).toHaveLength(0);
+      expect(upstream.aborted).toBe(1);
+    } finally {
+      await close();
+      await upstream.close();
+    }
+  });
+
+  test("an MTA slower than the reply timeout gives 451, not 250", async () => {
+    const upstream = await startTestUpstream();
+    upstream.set({ dataDelayMs: 1500 });
+    const { port, close } = await startProxy(upstream.port, { upstream: { host: "127.0.0.1", port: upstream.port, ehloName: "w", dataTimeoutMs: 300 } });
+    try {
+      const t = transport(port);
+      const err = (await t.sendMail({ envelope: { from: "a@example.com", to: ["b@example.com"] }, raw: plainMessage }).catch((e) => e)) as { responseCode?: number };
+      expect(err.responseCode).toBe(451);
+      t.close();
+    } finally {
+      await close();
+      await upstream.close();
+    }
+  });
+
+  test("pipelined commands get their replies in order", async () => {
+    const upstream = await startTestUpstream();
+    const { port, close } = await startProxy(upstream.port);
+    try {
+      const c = await rawClient(port);
+      await c.reply();
+      c.send("EHLO client.test\r\n");
+      await c.reply();
+      c.send("MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\nRCPT TO:<b2@example.com>\r\nDATA\r\n");
+      expect(await c.reply()).toBe("250 2.1.0 Accepted\r\n");
+      expect(await c.reply()).toBe("250 2.1.5 Accepted\r\n");
+      expect(await c.reply()).toBe("250 2.1.5 Accepted\r\n");
+      expect(await c.reply()).toMatch(/^354 /);
+      c.send(`${stuffed(plainMessage)}.\r\nMAIL FROM:<c@example.com>\r\nRCPT TO:<d@example.com>\r\nDATA\r\n`);
+      expect(await c.reply()).toMatch(/^250 2\.6\.0 Ok/);
+      expect(await c.reply()).toMatch(/^250 /);
+      expect(await c.reply()).toMatch(/^250 /);
+      expect(await c.reply()).toMatch(/^354 /);
+      c.send(`${stuffed(plainMessage)}.\r\nQUIT\r\n`);
+      expect(await c.reply()).toMatch(/^250 2\.6\.0 Ok/);
+      expect(await c.reply()).toMatch(/^221 /);
+      expect(upstream.received.map((r) => r.rcptTo)).toEqual([["b@example.com", "b2@example.com"], ["d@example.com"]]);
+    } finally {
+      await close();
+      await upstream.close();
+    }
+  });
+
+  test("a message over the SIZE limit gets 552 and is not submitted", async () => {
+    const upstream = await startTestUpstream({ size: 5000 });
+    const { port, close } = await startProxy(upstream.port);
+    try {
+      const c = await rawClient(port);
+      await c.reply();
+      c.send("EHLO client.test\r\n");
+      expect(await c.reply()).toContain("SIZE 5000");
+      c.send("MAIL FROM:<a@example.com> SIZE=9000\r\n");
+      expect(await c.reply()).toMatch(/^552 /);
+      c.send("MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\nDATA\r\n");
+      for (let i = 0; i < 3; i++) await c.reply();
+      c.send(`Subject: big\r\n\r\n${"y".repeat(8000)}\r\n.\r\n`);
+      expect(await c.reply()).toMatch(/^552 /);
+      expect(upstream.received).toHaveLength(0);
+      c.socket.destroy();
+    } finally {
+      await close();
+      await upstream.close();
+    }
+  });
+});
+
+describe("smtp proxy with tracking on", () => {
+  test("a second RCPT gets 452 4.5.3; the client sends the second copy in a new transaction; links get the envelope recipient", async () => {
+    const upstream = await startTestUpstream();
+    const seen: Array<string | null> = [];
+    const { port, close } = await startProxy(upstream.port, { rewriter: headerRewriter(seen) });
+    try {
+      const c = await rawClient(port);
+      await c.reply();
+      c.send("EHLO client.test\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<first@example.com>\r\nRCPT TO:<second@example.com>\r\n");
+      await c.reply();
+      expect(await c.reply()).toMatch(/^250 /);
+      expect(await c.reply()).toMatch(/^250 /);
+      expect(await c.reply()).toBe("452 4.5.3 Too many recipients: send each recipient its own copy\r\n");
+      c.send("DATA\r\n");
+      expect(await c.reply()).toMatch(/^354 /);
+      c.send(`${stuffed(plainMessage)}.\r\n`);
+      expect(await c.reply()).toMatch(/^250 /);
+      c.send("MAIL FROM:<a@example.com>\r\nRCPT TO:<second@example.com>\r\nDATA\r\n");
+      await c.reply();
+      await c.reply();
+      expect(await c.reply()).toMatch(/^354 /);
+      c.send(`${stuffed(plainMessage)}.\r\n`);
+      expect(await c.reply()).toMatch(/^250 /);
+      expect(seen).toEqual(["first@example.com", "second@example.com"]);
+      expect(upstream.received.map((r) => [r.rcptTo, r.data.toString()])).toEqual([
+        [["first@example.com"], `X-Test-Rcpt: first@example.com\r\n${plainMessage}`],
+        [["second@example.com"], `X-Test-Rcpt: second@example.com\r\n${plainMessage}`],
+      ]);
+      c.socket.destroy();
+    } finally {
+      await close();
+      await upstream.close();
+    }
+  });
+
+  test("nodemailer with two recipients: the first is delivered, the second reported as rejected with 452", async () => {
+    const upstream = await startTestUpstream();
+    const { port, close } = await startProxy(upstream.port, { rewriter: headerRewriter() });
+    try {
+      const t = transport(port);
+      const info = await t.sendMail({ envelope: { from: "a@example.com", to: ["x@example.com", "y@example.com"] }, raw: plainMessage });
+      expect(info.accepted).toEqual(["x@example.com"]);
+      expect(info.rejected).toEqual(["y@example.com"]);
+      t.close();
+    } finally {
+      await close();
+      await upstream.close();
+    }
+  });
+
+  test("--rcpt-policy shared accepts both recipients and leaves the recipient out of links", async () => {
+    const upstream = await startTestUpstream();
+    const seen: Array<string | null> = [];
+    const { port, close } = await startProxy(upstream.port, { rewriter: headerRewriter(seen), rcptPolicy: "shared" });
+    try {
+      const t = transport(port);
+      const info = await t.sendMail({ envelope: { from: "a@example.com", to: ["x@example.com", "y@example.com"] }, raw: plainMessage });
+      expect(info.accepted).toEqual(["x@example.com", "y@example.com"]);
+      expect(seen).toEqual([null]);
+      t.close();
+    } finally {
+      await close();
+      await upstream.close();
+    }
+  });
+
+  test("an MTA that refuses DATA after the rewrite answers the message with its refusal", async () => {
+    const scripted = await startScriptedUpstream({ DATA: "554 5.5.1 No valid recipients\r\n" });
+    const { port, close } = await startProxy(scripted.port, { rewriter: headerRewriter() });
+    try {
+      const c = await rawClient(port);
+      await c.reply();
+      c.send("EHLO client.test\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\nDATA\r\n");
+      for (let i = 0; i < 3; i++) await c.reply();
+      expect(await c.reply()).toMatch(/^354 /);
+      c.send(`${stuffed(plainMessage)}.\r\n`);
+      expect(await c.reply()).toBe("554 5.5.1 No valid recipients\r\n");
+      await Bun.sleep(50);
+      expect(scripted.lines.at(-1)).toBe("RSET");
+      c.socket.destroy();
+    } finally {
+      await close();
+      await scripted.close();
+    }
+  });
+});
+
+describe("smtp proxy TLS", () => {
+  test("without a certificate STARTTLS is not offered (never smtp-server's built-in key)", async () => {
+    const upstream = await startTestUpstream({ tls: cert });
+    const { port, close } = await startProxy(upstream.port, { upstream: { host: "127.0.0.1", port: upstream.port, ehloName: "w", tls: { ca: cert.cert } } });
+    try {
+      const c = await rawClient(port);
+      await c.reply();
+      c.send("EHLO client.test\r\n");
+      expect(await c.reply()).not.toContain("STARTTLS");
+      c.send("STARTTLS\r\n");
+      expect(await c.reply()).toMatch(/^5\d\d /);
+      c.socket.destroy();
+    } finally {
+      await close();
+      await upstream.close();
+    }
+  });
+
+  test("an upstream certificate that does not verify fails the session with 421; --upstream-insecure accepts it", async () => {
+    const upstream = await startTestUpstream({ tls: cert });
+    const strict = await startProxy(upstream.port);
+    const lax = await startProxy(upstream.port, { upstream: { host: "127.0.0.1", port: upstream.port, ehloName: "w", tls: { verify: false } } });
+    try {
+      const c = await rawClient(strict.port);
+      await c.reply();
+      c.send("EHLO client.test\r\n");
+      expect(await c.reply()).toMatch(/^421 4\.4\.1 /);
+      const t = transport(lax.port);
+      await t.sendMail({ envelope: { from: "a@example.com", to: ["b@example.com"] }, raw: plainMessage });
+      expect(upstream.received[0]!.secure).toBe(true);
+      t.close();
+    } finally {
+      await strict.close();
+      await lax.close();
+      await upstream.close();
+    }
+  });
+
+  test("implicit TLS on both legs (465 style)", async () => {
+    const upstream = await startTestUpstream({ tls: cert, secure: true });
+    const { proxy, close } = await startProxy(upstream.port, { tls: cert, upstream: { host: "127.0.0.1", port: upstream.port, ehloName: "w", implicitTls: true, tls: { ca: cert.cert } } });
+    try {
+      const securePort = await proxy.listen({ host: "127.0.0.1", port: 0, implicitTls: true });
+      const t = nodemailer.createTransport({ host: "127.0.0.1", port: securePort, secure: true, tls: { ca: cert.cert, servername: "localhost" } });
+      const info = await t.sendMail({ envelope: { from: "a@example.com", to: ["b@example.com"] }, raw: plainMessage });
+      expect(info.response).toMatch(/^250 /);
+      expect(upstream.received[0]!.secure).toBe(true);
+      t.close();
+    } finally {
+      await close();
+      await upstream.close();
+    }
+  });
+});
+
+const hasSwaks = spawnSync("swaks", ["--version"]).status === 0;
+// swaks needs Net::SSLeay (Debian libnet-ssleay-perl) for --tls; it is only a recommended package.
+const swaksTls = hasSwaks && spawnSync("perl", ["-MNet::SSLeay", "-e", "1"]).status === 0;
+
+describe.skipIf(!hasSwaks)("smtp proxy with swaks as the client", () => {
+  const cases = [
+    { name: "plain, AUTH PLAIN", args: ["--auth", "PLAIN"], ok: true, tls: false },
+    { name: "plain, AUTH LOGIN with a wrong password", args: ["--auth", "LOGIN", "--auth-password", "nope"], ok: false, tls: false },
+    { name: "STARTTLS, AUTH LOGIN", args: ["--tls", "--auth", "LOGIN"], ok: true, tls: true },
+    { name: "STARTTLS, AUTH PLAIN with a wrong password", args: ["--tls", "--auth", "PLAIN", "--auth-password", "nope"], ok: false, tls: true },
+  ];
+  for (const c of cases) {
+    test.skipIf(c.tls && !swaksTls)(`swaks ${c.name}`, async () => {
+      const upstream = await startTestUpstream();
+      const { port, close } = await startProxy(upstream.port, { tls: c.tls ? cert : null });
+      try {
+        const args = ["--server", `127.0.0.1:${port}`, "--from", "a@example.com", "--to", "b@example.com", "--auth-user", "alice", "--auth-password", "secret", ...(c.tls ? ["--tls-verify", "--tls-ca-path", `${cert.dir}/cert.pem`, "--tls-sni", "localhost"] : []), ...c.args];
+        const run = Bun.spawn(["swaks", ...args], { stdout: "pipe", stderr: "pipe" });
+        const out = await new Response(run.stdout).text();
+        const code = await run.exited;
+        if (c.ok) {
+          expect(code).toBe(0);
+          expect(out).toMatch(/<[-~] +250 2\.6\.0 Ok: queued as Q1/);
+          expect(upstream.received).toHaveLength(1);
+        } else {
+          expect(code).not.toBe(0);
+          expect(out).toContain("535 5.7.8 Authentication credentials invalid");
+          expect(upstream.received).toHaveLength(0);
+        }
+      } finally {
+        await close();
+        await upstream.close();
+      }
+    });
+  }
+});
+
+describe("smtp proxy shutdown", () => {
+  test("close() lets a transaction in flight finish with the MTA's 250, and refuses new connections", async () => {
+    const upstream = await startTestUpstream();
+    upstream.set({ dataDelayMs: 400 });
+    const { port, proxy } = await startProxy(upstream.port);
+    const t = transport(port);
+    const sending = t.sendMail({ envelope: { from: "a@example.com", to: ["b@example.com"] }, raw: plainMessage });
+    await Bun.sleep(250);
+    const closing = proxy.close({ graceMs: 3000 });
+    const info = await sending;
+    expect(info.response).toMatch(/^250 /);
+    await closing;
+    t.close();
+    const refused = await rawClient(port).then(() => false, () => true);
+    expect(refused).toBe(true);
+    await upstream.close();
+  });
+});
