@@ -77,6 +77,8 @@ class SinkRunner {
   readonly #builder: BatchBuilder<Item>;
   readonly #deliverer: Deliverer;
   readonly #inFlight = new Set<Promise<void>>();
+  /** Closed batches waiting for a delivery slot (a claim can close several at once). */
+  readonly #ready: Batch<Item>[] = [];
   /** Queue ids in the open batch or in flight: a claim that hands them out again (lease renewed) is ignored. */
   readonly #held = new Set<string>();
   readonly #stop = new AbortController();
@@ -121,7 +123,7 @@ class SinkRunner {
     const leaseMs = this.#deps.leaseMs ?? 120_000;
     let failures = 0;
     while (!stop.aborted) {
-      if (this.#inFlight.size >= this.#maxInFlight) {
+      if (this.#inFlight.size >= this.#maxInFlight || this.#ready.length > 0) {
         await Promise.race([...this.#inFlight, new Promise((r) => stop.addEventListener("abort", r, { once: true }))]);
         continue;
       }
@@ -167,6 +169,15 @@ class SinkRunner {
   }
 
   #dispatch(batch: Batch<Item>): void {
+    this.#ready.push(batch);
+    this.#pump();
+  }
+
+  #pump(): void {
+    while (this.#inFlight.size < this.#maxInFlight && this.#ready.length > 0 && !this.#abort.signal.aborted) this.#start(this.#ready.shift()!);
+  }
+
+  #start(batch: Batch<Item>): void {
     this.#metrics.inFlight.inc({ sink: this.#sink.name });
     let run: Promise<void> | undefined = undefined;
     run = (async () => {
@@ -181,6 +192,7 @@ class SinkRunner {
         for (const i of batch.items) this.#held.delete(i.id);
         this.#metrics.inFlight.dec({ sink: this.#sink.name });
         this.#inFlight.delete(run!);
+        this.#pump();
       }
     })();
     this.#inFlight.add(run);
@@ -191,14 +203,17 @@ class SinkRunner {
     await this.#loop;
     const last = this.#builder.flush();
     if (last) this.#dispatch(last);
-    const all = Promise.allSettled([...this.#inFlight]);
+    const all = (async () => {
+      while (this.#inFlight.size > 0) await Promise.allSettled([...this.#inFlight]);
+    })();
     const limit = this.#deps.shutdownTimeoutMs ?? 10_000;
     const timer = new AbortController();
     const finished = await Promise.race([all.then(() => true), this.#sleep(limit, timer.signal).then(() => false)]);
     timer.abort();
     if (!finished) {
-      this.#log.warn(`${this.#sink.name}: ${this.#inFlight.size} batches not accepted within ${limit} ms of shutdown; left unacked for the next feeder`);
+      this.#log.warn(`${this.#sink.name}: ${this.#inFlight.size + this.#ready.length} batches not accepted within ${limit} ms of shutdown; left unacked for the next feeder`);
       this.#abort.abort();
+      this.#ready.length = 0;
       await all;
     }
     await this.#sink.close();

@@ -4,7 +4,7 @@ import { open, rename, stat, type FileHandle } from "node:fs/promises";
 import type { BatchLimits } from "../core/batcher.ts";
 import type { FileRotation } from "../core/feeder-config.ts";
 import { toWebhookEvent } from "../core/webhook-event.ts";
-import type { Sink } from "./sink.ts";
+import type { DeliveryBatch, DeliveryResult, Sink } from "./sink.ts";
 
 export interface FileSinkOptions {
   /** A file path, or "-" for stdout. */
@@ -31,6 +31,8 @@ export function createFileSink({ path, rotate, limits, now = Date.now, stdout = 
   let handle: FileHandle | null = null;
   let size = 0;
   let day = "";
+  /** Deliveries run one after another: one writer, lines in batch order. */
+  let queue: Promise<unknown> = Promise.resolve();
 
   async function openFile(): Promise<FileHandle> {
     if (handle) return handle;
@@ -55,7 +57,19 @@ export function createFileSink({ path, rotate, limits, now = Date.now, stdout = 
     limits,
     maxInFlight: 1,
     format: (event, accounting) => JSON.stringify(toWebhookEvent(event, accounting)),
-    async deliver(batch) {
+    deliver(batch) {
+      const run = queue.then(() => write(batch));
+      queue = run.catch(() => {});
+      return run;
+    },
+    async close() {
+      await queue;
+      await handle?.close();
+      handle = null;
+    },
+  };
+
+  async function write(batch: DeliveryBatch): Promise<DeliveryResult> {
       const data = batch.records.join("\n") + "\n";
       if (path === "-") {
         await new Promise<void>((resolve, reject) => stdout.write(data, (err) => (err ? reject(err) : resolve())));
@@ -79,10 +93,5 @@ export function createFileSink({ path, rotate, limits, now = Date.now, stdout = 
         handle = null;
         return { kind: "retry", reason: `cannot write ${path}: ${(error as Error).message}` };
       }
-    },
-    async close() {
-      await handle?.close();
-      handle = null;
-    },
-  };
+  }
 }

@@ -64,7 +64,7 @@ function feederSuite(kind: "sqlite" | "redis", redis?: () => RedisServer) {
     expect(server.accepted.map((b) => b.events.length)).toEqual([10_485, 1_515]);
     expect(server.accepted[0]!.rawBytes).toBeLessThan(5 * 1024 * 1024);
     expect(server.violations).toEqual([]);
-  });
+  }, 30_000);
 
   test("an event without a msgID_ key is still sent, rcpt_to from the link", async () => {
     const { store, server } = await setup();

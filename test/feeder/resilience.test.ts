@@ -66,7 +66,7 @@ function crashSuite(kind: "sqlite" | "redis", redis?: () => RedisServer) {
     expect(await second.exited).toBe(0);
     expectAllDeliveredIdentically(server, events);
     expect(server.violations).toEqual([]);
-  });
+  }, 90_000);
 }
 
 describe("feeder crash on SQLite", () => crashSuite("sqlite"));
@@ -102,7 +102,7 @@ describeWithRedis("feeder crash on Redis", (redis) => {
     expect(copies).toBe(20_000);
     expect(requestsBy.a).toBeGreaterThan(0);
     expect(requestsBy.b).toBeGreaterThan(0);
-  });
+  }, 90_000);
 
   // A full minute, as the issue asks, on the multi-host backend; the SQLite variant in feeder.test.ts is shorter.
   // The retry ceiling is lowered to 5 s so that recovery is seen within seconds of the endpoint's return.
