@@ -67,7 +67,7 @@ describe("resolveClientAddress()", () => {
     { name: "Forwarded for=unknown falls back to the peer", peer: "127.0.0.1", headers: { forwarded: "for=unknown" }, ip: "127.0.0.1", source: "socket" },
     { name: "an IPv4-mapped peer is trusted as IPv4 loopback", peer: "::ffff:127.0.0.1", headers: { "x-real-ip": "2001:db8::5" }, ip: "2001:db8::5", source: "x-real-ip" },
   ])("$name", ({ peer, headers, ip, source }) => {
-    const got = resolve(peer, headers);
+    const got = resolve(peer, headers as Record<string, string>);
     expect(got?.address.text).toBe(ip);
     expect(got?.source).toBe(source as "socket");
   });
