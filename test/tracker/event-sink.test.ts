@@ -1,0 +1,108 @@
+/** The event sink over a real SQLite queue, wrapped to be slow or failing on demand (no store mocks). */
+import { afterEach, beforeEach, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createConsola } from "consola";
+import { openStore } from "../../src/stores/open-store.ts";
+import type { EventQueue, Store } from "../../src/stores/types.ts";
+import { createEventSink } from "../../src/tracker/event-sink.ts";
+import { openSpool, type Spool } from "../../src/tracker/spool.ts";
+
+let dir: string;
+let store: Store;
+let spool: Spool;
+let real: EventQueue;
+let behaviour: { delayMs: number; fail: boolean; calls: number[] };
+let queue: EventQueue;
+const lines: string[] = [];
+const log = createConsola({ level: 5, reporters: [{ log: (o) => void lines.push(o.args.join(" ")) }] });
+
+beforeEach(async () => {
+  dir = mkdtempSync(join(tmpdir(), "mtatrack-sink-"));
+  store = await openStore(`sqlite:${join(dir, "s.db")}`);
+  spool = openSpool({ path: join(dir, "spool"), maxBytes: 1 << 20, fsync: false });
+  real = store.queue({ name: "events" });
+  behaviour = { delayMs: 0, fail: false, calls: [] };
+  lines.length = 0;
+  queue = {
+    ...real,
+    claim: real.claim.bind(real),
+    ack: real.ack.bind(real),
+    stats: real.stats.bind(real),
+    async push(bodies) {
+      behaviour.calls.push(bodies.length);
+      const { delayMs, fail } = behaviour;
+      if (delayMs) await Bun.sleep(delayMs);
+      if (fail) throw new Error("store down (test)");
+      return await real.push(bodies);
+    },
+  };
+});
+afterEach(async () => {
+  spool.close();
+  await store.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function queued(): Promise<string[]> {
+  const got = await real.claim("t", { max: 10_000, leaseMs: 60_000 });
+  return got.map((e) => e.body);
+}
+const bodies = (n: number, from = 0) => Array.from({ length: n }, (_, i) => JSON.stringify({ event_id: String(from + i) }));
+
+describe("createEventSink()", () => {
+  test("concurrent submissions are group-committed into few pushes, each answered queued", async () => {
+    const sink = createEventSink({ queue, spool, log, ping: () => store.ping() });
+    const outcomes = await Promise.all(bodies(200).map((b) => sink.submit(b)));
+    expect(outcomes.every((o) => o === "queued")).toBe(true);
+    expect(behaviour.calls.length).toBeLessThan(10);
+    expect(await queued()).toEqual(bodies(200));
+    await sink.close();
+  });
+
+  test("a failing store: events are spooled, then replayed in order once it is back", async () => {
+    const sink = createEventSink({ queue, spool, log, ping: () => (behaviour.fail ? Promise.reject(new Error("down")) : store.ping()), replayIntervalMs: 20 });
+    expect(await sink.submit(bodies(1)[0]!)).toBe("queued");
+    behaviour.fail = true;
+    const during = await Promise.all(bodies(50, 1).map((b) => sink.submit(b)));
+    expect(during.every((o) => o === "spooled")).toBe(true);
+    expect(sink.degraded).toBe(true);
+    behaviour.fail = false;
+    // Submitted while the spool still holds records: they queue up behind them, keeping hit order.
+    const after = await Promise.all(bodies(10, 51).map((b) => sink.submit(b)));
+    expect(after.every((o) => o === "spooled" || o === "queued")).toBe(true);
+    await sink.drain(5000);
+    expect(spool.stats().records).toBe(0);
+    expect(await queued()).toEqual(bodies(61));
+    expect(lines.some((l) => l.includes("Store failed, spooling events locally"))).toBe(true);
+    await sink.close();
+  });
+
+  test("a push that times out and lands late is not replayed: each event reaches the queue once", async () => {
+    const sink = createEventSink({ queue, spool, log, ping: () => store.ping(), timeoutMs: 50, replayIntervalMs: 20 });
+    behaviour.delayMs = 300; // slower than the timeout, but it does succeed
+    const outcomes = await Promise.all(bodies(20).map((b) => sink.submit(b)));
+    expect(outcomes.every((o) => o === "spooled")).toBe(true);
+    behaviour.delayMs = 0;
+    await Bun.sleep(400); // the slow push lands
+    await sink.drain(5000);
+    expect(spool.stats().records).toBe(0);
+    expect((await queued()).sort()).toEqual(bodies(20).sort());
+    expect(lines.some((l) => l.includes("reached the store late"))).toBe(true);
+    await sink.close();
+  });
+
+  test("a full spool drops events with a clear log line, and the response is still not held", async () => {
+    spool.close();
+    spool = openSpool({ path: join(dir, "small.spool"), maxBytes: 1024, fsync: false });
+    const sink = createEventSink({ queue, spool, log, ping: () => Promise.reject(new Error("down")), replayIntervalMs: 10_000 });
+    behaviour.fail = true;
+    const outcomes: string[] = [];
+    for (const b of bodies(200)) outcomes.push(await sink.submit(b));
+    expect(outcomes).toContain("spooled");
+    expect(outcomes).toContain("dropped");
+    expect(lines.filter((l) => l.startsWith("Spool full")).length).toBe(1); // rate-limited
+    await sink.close();
+  });
+});
