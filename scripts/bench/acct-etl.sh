@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# acct-etl benchmark: rows/s for 1,000,000 accounting rows from a file into SQLite and into Redis, and the
+# start-up time of one `mtatrack acct-etl` that reads one row (PowerMTA may start it often), each next to a
+# baseline measured in the same run: `cat file > /dev/null` for throughput, a bare `bun -e 0` for start-up.
+#
+#   scripts/bench/acct-etl.sh            # ROWS=1000000 RUNS=3 by default
+#   MTATRACK_BIN=dist/mtatrack-linux-x64 scripts/bench/acct-etl.sh
+#
+# Uses the compiled binary from dist/HOST_BINARY when it has acct-etl, else `bun src/main.ts` (it says which).
+# Needs redis-server for the Redis figures and hyperfine for the start-up figures (apt-get install hyperfine);
+# it says so and skips that part when one is missing.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+export PATH="$PWD/node_modules/.bin:$PATH"
+
+ROWS="${ROWS:-1000000}"
+RUNS="${RUNS:-3}"
+work="$(mktemp -d)"
+redis_pid=""
+cleanup() {
+  if [ -n "$redis_pid" ]; then kill "$redis_pid" 2>/dev/null || true; wait "$redis_pid" 2>/dev/null || true; fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+if [ -n "${MTATRACK_BIN:-}" ]; then
+  cmd=("$MTATRACK_BIN"); label="$MTATRACK_BIN (from MTATRACK_BIN)"
+elif [ -f dist/HOST_BINARY ] && bin="$(cat dist/HOST_BINARY)" && [ -x "$bin" ] && "$bin" acct-etl --help 2>&1 | grep -q -- --infile; then
+  cmd=("$bin"); label="$bin (compiled)"
+else
+  cmd=(bun src/main.ts); label="bun src/main.ts (no compiled binary with acct-etl in dist/)"
+fi
+
+echo "acct-etl bench: $(date -u +%FT%TZ), $(uname -sm), $(nproc) cpus, $(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2 | sed 's/^ //')"
+echo "mtatrack: $label; bun $(bun --version); rows: $ROWS; runs: $RUNS (median)"
+echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo n/a)"
+
+# The input: PowerMTA's shape (record-fields d rcpt,header_x-sp-message-id,header_x-sp-subaccount-id), unique ids.
+bun -e '
+const n = Number(process.argv[1]);
+const w = Bun.stdout.writer();
+w.write("type,rcpt,header_x-sp-message-id,header_x-sp-subaccount-id\n");
+for (let i = 0; i < n; i++) w.write(`d,test+${i.toString().padStart(8, "0")}@not-orange.fr.bouncy-sink.trymsys.net,0000${i.toString(16).padStart(16, "0")},${i % 100}\n`);
+await w.end();' "$ROWS" > "$work/acct.csv"
+head -2 "$work/acct.csv" | tail -1 > "$work/one-row.csv"
+sed -i "1i type,rcpt,header_x-sp-message-id,header_x-sp-subaccount-id" "$work/one-row.csv"
+echo "input: $(du -h "$work/acct.csv" | cut -f1) ($ROWS rows)"
+
+now_ns() { date +%s%N; }
+median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
+
+# seconds <command...>: wall time of one run, in seconds with 3 decimals
+seconds() {
+  local t0 t1
+  t0="$(now_ns)"; "$@"; t1="$(now_ns)"
+  awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f\n", (b - a) / 1e9 }'
+}
+
+bench_into() { # bench_into <name> <store-url> <reset command...>
+  local name="$1" url="$2"; shift 2
+  local times=()
+  for _ in $(seq "$RUNS"); do
+    "$@"
+    times+=("$(seconds "${cmd[@]}" acct-etl --store "$url" --infile "$work/acct.csv" --log-level warn)")
+  done
+  local med; med="$(printf '%s\n' "${times[@]}" | median)"
+  awk -v n="$ROWS" -v s="$med" -v name="$name" -v all="${times[*]}" \
+    'BEGIN { printf "%-8s %8.2f s  %9.0f rows/s   (runs: %s)\n", name, s, n / s, all }'
+}
+
+echo
+echo "== throughput: $ROWS rows from a file =="
+cat_times=()
+for _ in $(seq "$RUNS"); do cat_times+=("$(seconds cat "$work/acct.csv" > /dev/null)"); done
+cat_med="$(printf '%s\n' "${cat_times[@]}" | median)"
+awk -v s="$cat_med" 'BEGIN { printf "%-8s %8.3f s  (cat file > /dev/null, baseline)\n", "cat", s }'
+
+bench_into sqlite "sqlite:$work/bench.db" rm -f "$work/bench.db" "$work/bench.db-wal" "$work/bench.db-shm"
+
+if command -v redis-server >/dev/null; then
+  port="$(bun -e 'const s = require("node:net").createServer().listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); })')"
+  redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no --logfile "" >/dev/null &
+  redis_pid=$!
+  for _ in $(seq 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+  flush_redis() { redis-cli -p "$port" flushall >/dev/null; }
+  bench_into redis "redis://127.0.0.1:$port/0" flush_redis
+  echo "redis keys after the last run: $(redis-cli -p "$port" dbsize)"
+else
+  echo "redis    skipped: redis-server is not installed (apt-get install redis-server)"
+fi
+
+echo
+echo "== start-up: one process reading one row =="
+if command -v hyperfine >/dev/null; then
+  args=(-N --warmup 3 --runs "${STARTUP_RUNS:-30}" --style basic)
+  startup=("bun -e 0" "${cmd[*]} acct-etl --store sqlite:$work/one.db --infile $work/one-row.csv --log-level warn")
+  [ -n "$redis_pid" ] && startup+=("${cmd[*]} acct-etl --store redis://127.0.0.1:$port/1 --infile $work/one-row.csv --log-level warn")
+  hyperfine "${args[@]}" "${startup[@]}" 2>&1 | grep -Ev '^\s*$'
+else
+  echo "skipped: hyperfine is not installed (apt-get install hyperfine)"
+fi
