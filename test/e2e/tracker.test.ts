@@ -1,0 +1,106 @@
+/**
+ * `mtatrack tracker` as a process, under Bun and (a smoke case) Deno: flags in the original's spelling,
+ * pixel and click over HTTP, SIGTERM finishing in-flight requests and exiting 0 with the events stored;
+ * native TLS.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { freePort } from "../helpers/redis-server.ts";
+import { openStore } from "../../src/stores/open-store.ts";
+import { createLinkCodec } from "../../src/core/link-codec.ts";
+import { parseKeyRing } from "../../src/core/key-ring.ts";
+import { nativePrimitives } from "../../src/runtime/codec-primitives.ts";
+
+const root = join(import.meta.dir, "../..");
+const keySpec = "e2e:0123456789abcdef0123456789abcdef";
+const codec = createLinkCodec({ primitives: nativePrimitives, keys: parseKeyRing([keySpec]) });
+const deno = Bun.which("deno") ?? (Bun.file(join(root, "node_modules/.bin/deno")).size ? join(root, "node_modules/.bin/deno") : null);
+
+let dir: string;
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), "mtatrack-e2e-tracker-"));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+async function startProcess(runtime: string[], name: string, extra: string[] = []) {
+  const port = await freePort();
+  const store = `sqlite:${join(dir, `${name}.db`)}`;
+  const proc = Bun.spawn([...runtime, join(root, "src/main.ts"), "tracker", "-in_hostport", `127.0.0.1:${port}`, "--store", store,
+    "--spool", join(dir, `${name}.spool`), "--link-key", keySpec, ...extra], { stdout: "pipe", stderr: "pipe", cwd: root, env: { ...process.env, NO_COLOR: "1" } });
+  let stderr = "";
+  const reader = (async () => {
+    for await (const chunk of proc.stderr as ReadableStream<Uint8Array>) stderr += new TextDecoder().decode(chunk);
+  })();
+  const deadline = Date.now() + 20_000;
+  while (!stderr.includes("Starting http server") && Date.now() < deadline && proc.exitCode === null) await Bun.sleep(50);
+  if (!stderr.includes("Starting http server")) throw new Error(`tracker did not start: ${stderr}`);
+  return { proc, port, store, stderr: () => stderr, reader };
+}
+
+async function eventsIn(storeUrl: string): Promise<{ type: string; msg_id: string }[]> {
+  const store = await openStore(storeUrl);
+  try {
+    const got = await store.queue({ name: "events", group: "e2e" }).claim("e2e", { max: 100, leaseMs: 1000 });
+    return got.map((e) => JSON.parse(e.body));
+  } finally {
+    await store.close();
+  }
+}
+
+const runtimes: [string, string[] | null][] = [["bun", [process.execPath]], ["deno", deno ? [deno, "run", "-A"] : null]];
+
+for (const [name, runtime] of runtimes) {
+  describe.skipIf(!runtime)(`mtatrack tracker under ${name}`, () => {
+    test("serves a pixel and a click, then SIGTERM finishes in-flight requests and exits 0 with the events stored", async () => {
+      const t = await startProcess(runtime!, name);
+      const base = `http://127.0.0.1:${t.port}/`;
+      const pixel = await fetch(base + codec.encode({ action: "open", msgId: `${name}-1`, rcpt: null, targetUrl: null }));
+      expect(pixel.status).toBe(200);
+      expect((await pixel.arrayBuffer()).byteLength).toBe(44);
+      const click = await fetch(base + codec.encode({ action: "click", msgId: `${name}-1`, rcpt: null, targetUrl: "https://example.com/" }), { redirect: "manual" });
+      expect(click.status).toBe(302);
+      expect((await fetch(base + "robots.txt")).status).toBe(200);
+      // Requests in flight when the signal arrives are still answered.
+      const inFlight = Array.from({ length: 20 }, (_, i) => fetch(base + codec.encode({ action: "open", msgId: `${name}-late-${i}`, rcpt: null, targetUrl: null })));
+      await Bun.sleep(5);
+      t.proc.kill("SIGTERM");
+      const answered = await Promise.allSettled(inFlight);
+      const code = await t.proc.exited;
+      await t.reader;
+      expect(code).toBe(0);
+      expect(t.stderr()).toContain("SIGTERM");
+      const ok = answered.filter((r) => r.status === "fulfilled" && r.value.status === 200).length;
+      expect(ok).toBeGreaterThan(0);
+      const events = await eventsIn(t.store);
+      // Every request that got its pixel has its event stored; nothing else.
+      expect(events.filter((e) => e.msg_id.startsWith(`${name}-late-`))).toHaveLength(ok);
+      expect(events.filter((e) => e.msg_id === `${name}-1`).map((e) => e.type)).toEqual(["open", "click"]);
+    }, 60_000);
+  });
+}
+
+describe("mtatrack tracker flags", () => {
+  test("native TLS with --tls-cert and --tls-key", async () => {
+    const cert = join(dir, "cert.pem");
+    const key = join(dir, "key.pem");
+    const gen = Bun.spawnSync(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=localhost"], { stderr: "pipe" });
+    expect(gen.exitCode).toBe(0);
+    const t = await startProcess([process.execPath], "tls", ["--tls-cert", cert, "--tls-key", key]);
+    try {
+      const res = await fetch(`https://127.0.0.1:${t.port}/robots.txt`, { tls: { rejectUnauthorized: false } } as RequestInit);
+      expect(res.status).toBe(200);
+      expect(res.headers.get("server")).toBe("msys-http");
+    } finally {
+      t.proc.kill("SIGTERM");
+      expect(await t.proc.exited).toBe(0);
+    }
+  }, 60_000);
+
+  test("a bad flag value exits 1 with the reason", async () => {
+    const proc = Bun.spawn([process.execPath, join(root, "src/main.ts"), "tracker", "--trust-proxy", "10.0.0.0/99"], { stderr: "pipe", stdout: "pipe", cwd: root });
+    expect(await proc.exited).toBe(1);
+    expect(await new Response(proc.stderr).text()).toContain('"10.0.0.0/99"');
+  });
+});
