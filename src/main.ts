@@ -17,6 +17,7 @@ export const root = defineCommand({
     "acct-etl": () => import("./commands/acct-etl.ts").then((m) => m.default),
     tracker: () => import("./commands/tracker.ts").then((m) => m.default),
     feeder: () => import("./commands/feeder.ts").then((m) => m.default),
+    wrapper: () => import("./commands/wrapper.ts").then((m) => m.default),
   },
 });
 
