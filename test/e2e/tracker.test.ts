@@ -31,7 +31,8 @@ async function startProcess(runtime: string[], name: string, extra: string[] = [
     "--spool", join(dir, `${name}.spool`), "--link-key", keySpec, ...extra], { stdout: "pipe", stderr: "pipe", cwd: root, env: { ...process.env, NO_COLOR: "1" } });
   let stderr = "";
   const reader = (async () => {
-    for await (const chunk of proc.stderr as ReadableStream<Uint8Array>) stderr += new TextDecoder().decode(chunk);
+    const r = (proc.stderr as ReadableStream<Uint8Array>).getReader();
+    for (let c = await r.read(); !c.done; c = await r.read()) stderr += new TextDecoder().decode(c.value);
   })();
   const deadline = Date.now() + 20_000;
   while (!stderr.includes("Starting http server") && Date.now() < deadline && proc.exitCode === null) await Bun.sleep(50);
