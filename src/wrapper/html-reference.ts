@@ -20,7 +20,17 @@ function attrFromSource(name: string, html: string, start: number, end: number):
   let k = start + 1; // the first character always belongs to the name, even "="
   while (k < end && !isWs(html.charCodeAt(k)) && html.charCodeAt(k) !== 61) k++;
   while (k < end && isWs(html.charCodeAt(k))) k++;
-  if (k >= end || html.charCodeAt(k) !== 61) return { name, start, end, valueStart: end, valueEnd: end, quote: -1 };
+  if (k >= end || html.charCodeAt(k) !== 61) {
+    // parse5 ends a "name=" whose value is missing (`<a b=>`) at the name; the scanner's span covers the "="
+    let m = end;
+    while (isWs(html.charCodeAt(m))) m++;
+    if (html.charCodeAt(m) === 61) {
+      m++;
+      while (isWs(html.charCodeAt(m))) m++;
+      if (html.charCodeAt(m) === 62) return { name, start, end: m, valueStart: m, valueEnd: m, quote: 0 };
+    }
+    return { name, start, end, valueStart: end, valueEnd: end, quote: -1 };
+  }
   k++;
   while (k < end && isWs(html.charCodeAt(k))) k++;
   const q = html.charCodeAt(k);
