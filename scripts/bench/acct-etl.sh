@@ -46,34 +46,44 @@ head -2 "$work/acct.csv" | tail -1 > "$work/one-row.csv"
 sed -i "1i type,rcpt,header_x-sp-message-id,header_x-sp-subaccount-id" "$work/one-row.csv"
 echo "input: $(du -h "$work/acct.csv" | cut -f1) ($ROWS rows)"
 
-now_ns() { date +%s%N; }
 median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 
-# seconds <command...>: wall time of one run, in seconds with 3 decimals
-seconds() {
-  local t0 t1
-  t0="$(now_ns)"; "$@"; t1="$(now_ns)"
-  awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f\n", (b - a) / 1e9 }'
+# measure <command...>: "wall user sys" seconds of one run. The machine may be shared: CPU time (user + sys)
+# is reported beside wall time because it moves less when other work competes for the cores.
+if [ -x /usr/bin/time ]; then
+  measure() { /usr/bin/time -f "%e %U %S" -o "$work/time" "$@" >/dev/null; cat "$work/time"; }
+else
+  echo "note: /usr/bin/time is missing (apt-get install time): CPU time is not measured"
+  measure() {
+    local t0 t1; t0="$(date +%s%N)"; "$@" >/dev/null; t1="$(date +%s%N)"
+    awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f 0 0\n", (b - a) / 1e9 }'
+  }
+fi
+
+report() { # report <name> <note> <"wall user sys" lines…>: median wall time and rows/s, CPU time per run
+  local name="$1" note="$2"; shift 2
+  local wall cpu
+  wall="$(printf '%s\n' "$@" | awk '{ print $1 }' | median)"
+  cpu="$(printf '%s\n' "$@" | awk '{ print $2 + $3 }' | median)"
+  awk -v n="$ROWS" -v w="$wall" -v c="$cpu" -v name="$name" -v note="$note" -v all="$(printf '%s\n' "$@" | awk '{ printf "%s ", $1 }')" \
+    'BEGIN { printf "%-8s wall %7.3f s %10.0f rows/s | cpu %7.3f s %10.0f rows/cpu-s  %s(wall runs: %s)\n", name, w, (w > 0 ? n / w : 0), c, (c > 0 ? n / c : 0), note, all }'
 }
 
 bench_into() { # bench_into <name> <store-url> <reset command...>
   local name="$1" url="$2"; shift 2
-  local times=()
+  local runs=()
   for _ in $(seq "$RUNS"); do
     "$@"
-    times+=("$(seconds "${cmd[@]}" acct-etl --store "$url" --infile "$work/acct.csv" --log-level warn)")
+    runs+=("$(measure "${cmd[@]}" acct-etl --store "$url" --infile "$work/acct.csv" --log-level warn)")
   done
-  local med; med="$(printf '%s\n' "${times[@]}" | median)"
-  awk -v n="$ROWS" -v s="$med" -v name="$name" -v all="${times[*]}" \
-    'BEGIN { printf "%-8s %8.2f s  %9.0f rows/s   (runs: %s)\n", name, s, n / s, all }'
+  report "$name" "" "${runs[@]}"
 }
 
 echo
 echo "== throughput: $ROWS rows from a file =="
-cat_times=()
-for _ in $(seq "$RUNS"); do cat_times+=("$(seconds cat "$work/acct.csv" > /dev/null)"); done
-cat_med="$(printf '%s\n' "${cat_times[@]}" | median)"
-awk -v s="$cat_med" 'BEGIN { printf "%-8s %8.3f s  (cat file > /dev/null, baseline)\n", "cat", s }'
+cat_runs=()
+for _ in $(seq "$RUNS"); do cat_runs+=("$(measure cat "$work/acct.csv")"); done
+report cat "(baseline: cat file > /dev/null) " "${cat_runs[@]}"
 
 bench_into sqlite "sqlite:$work/bench.db" rm -f "$work/bench.db" "$work/bench.db-wal" "$work/bench.db-shm"
 
