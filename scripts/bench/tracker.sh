@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Benchmark of `mtatrack tracker` against the physical ceiling for answering a pixel on this machine:
+# nginx's empty_gif, measured in the same run. wrk cycles through >= 10,000 distinct v2 tokens (a Lua
+# script), pixel and click, with the Redis and the SQLite store. Prints one Markdown table of medians.
+#
+# Usage: scripts/bench/tracker.sh [-d seconds] [-c connections] [-r runs] [-n tokens] [-t wrk-threads]
+# Needs: wrk, nginx (nginx-light is enough), redis-server, bun (apt-get install wrk nginx-light redis-server).
+set -euo pipefail
+
+duration=10 connections=64 runs=3 tokens=20000 threads=2
+while getopts "d:c:r:n:t:" opt; do
+  case $opt in
+    d) duration=$OPTARG ;; c) connections=$OPTARG ;; r) runs=$OPTARG ;; n) tokens=$OPTARG ;; t) threads=$OPTARG ;;
+    *) sed -n '2,8p' "$0"; exit 2 ;;
+  esac
+done
+(( tokens >= 10000 )) || { echo "tracker.sh: use at least 10000 tokens (-n)" >&2; exit 2; }
+
+root=$(cd "$(dirname "$0")/../.." && pwd)
+export PATH="$root/node_modules/.bin:$PATH"
+for tool in wrk nginx redis-server bun; do
+  command -v "$tool" >/dev/null || { echo "tracker.sh: $tool is missing (apt-get install wrk nginx-light redis-server)" >&2; exit 1; }
+done
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/mtatrack-bench-tracker.XXXXXX")
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() { bun -e 'const s=Bun.listen({hostname:"127.0.0.1",port:0,socket:{data(){}}});console.log(s.port);s.stop(true)'; }
+wait_http() { for _ in $(seq 1 100); do curl -fs -o /dev/null "$1" && return 0; sleep 0.1; done; echo "tracker.sh: $1 did not answer" >&2; exit 1; }
+
+key="bench:$(head -c 24 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')"
+
+# nginx: the same 1x1 GIF from memory, access log off, one worker per core (its normal setup).
+nginx_port=$(free_port)
+mkdir -p "$work/nginx/logs"
+cat > "$work/nginx/nginx.conf" <<CONF
+worker_processes auto;
+daemon off;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/logs/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  server {
+    listen 127.0.0.1:$nginx_port;
+    location / { empty_gif; add_header Cache-Control "no-store, no-cache, must-revalidate, max-age=0"; }
+  }
+}
+CONF
+nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" & pids+=($!)
+
+redis_port=$(free_port)
+redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" --logfile "$work/redis.log" & pids+=($!)
+
+bun "$root/scripts/bench/tracker-tokens.ts" open "$tokens" "$key" > "$work/pixel.txt"
+bun "$root/scripts/bench/tracker-tokens.ts" click "$tokens" "$key" > "$work/click.txt"
+wait_http "http://127.0.0.1:$nginx_port/x"
+
+run_wrk() { # url paths-file -> "rps p50 p99 errors"
+  PATHS_FILE=$2 wrk -t"$threads" -c"$connections" -d"${duration}s" --latency -s "$root/scripts/bench/tracker.lua" "$1" \
+    | awk '/^RESULT/ { for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] } print v["rps"], v["p50_ms"], v["p99_ms"], v["errors"] + v["non2xx3xx"] }'
+}
+
+results="$work/results.txt"
+: > "$results"
+for store in redis sqlite; do
+  port=$(free_port)
+  case $store in
+    redis) url="redis://127.0.0.1:$redis_port/0?prefix=bench$RANDOM:" ;;
+    sqlite) url="sqlite:$work/store.db" ;;
+  esac
+  MTATRACK_LINK_KEYS=$key bun "$root/src/main.ts" tracker -in_hostport "127.0.0.1:$port" --store "$url" \
+    --spool "$work/tracker-$store.spool" --log-level warn 2>> "$work/tracker.log" & tracker_pid=$!
+  pids+=($tracker_pid)
+  wait_http "http://127.0.0.1:$port/robots.txt"
+  for kind in pixel click; do
+    for run in $(seq 1 "$runs"); do
+      # nginx and the tracker back to back in every run, so both see the same machine load.
+      echo "nginx $store $kind $run $(run_wrk "http://127.0.0.1:$nginx_port" "$work/pixel.txt")" >> "$results"
+      echo "tracker $store $kind $run $(run_wrk "http://127.0.0.1:$port" "$work/$kind.txt")" >> "$results"
+      tail -2 "$results" >&2
+    done
+  done
+  kill "$tracker_pid"; wait "$tracker_pid" 2>/dev/null || true
+done
+
+# Medians per (server, store, kind), then the ratio of the tracker's median req/s to nginx's in the same rows.
+median() { sort -g | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+echo
+echo "wrk -t$threads -c$connections -d${duration}s, $tokens distinct tokens, median of $runs runs, $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo
+echo "| store | request | tracker req/s | p50 ms | p99 ms | nginx empty_gif req/s | ratio | errors |"
+echo "|---|---|---:|---:|---:|---:|---:|---:|"
+for store in redis sqlite; do
+  for kind in pixel click; do
+    t_rps=$(awk -v s=$store -v k=$kind '$1 == "tracker" && $2 == s && $3 == k { print $5 }' "$results" | median)
+    t_p50=$(awk -v s=$store -v k=$kind '$1 == "tracker" && $2 == s && $3 == k { print $6 }' "$results" | median)
+    t_p99=$(awk -v s=$store -v k=$kind '$1 == "tracker" && $2 == s && $3 == k { print $7 }' "$results" | median)
+    errs=$(awk -v s=$store -v k=$kind '$1 == "tracker" && $2 == s && $3 == k { e += $8 } END { print e + 0 }' "$results")
+    n_rps=$(awk -v s=$store -v k=$kind '$1 == "nginx" && $2 == s && $3 == k { print $5 }' "$results" | median)
+    ratio=$(awk -v a="$t_rps" -v b="$n_rps" 'BEGIN { printf "%.0f%%", 100 * a / b }')
+    printf "| %s | %s | %.0f | %.2f | %.2f | %.0f | %s | %s |\n" "$store" "$kind" "$t_rps" "$t_p50" "$t_p99" "$n_rps" "$ratio" "$errs"
+  done
+done
