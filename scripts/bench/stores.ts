@@ -111,7 +111,7 @@ async function rawRun(client: Redis, cmd: "lpush" | "rpop", n: number): Promise<
   });
 }
 
-interface Row { backend: string; op: string; batch: number; rates: number[]; ratios?: number[] }
+interface Row { backend: string; op: string; batch: number; rates: number[]; ratios?: number[] | undefined; ratioOf?: string }
 
 async function benchStore(rows: Row[], label: string, url: string): Promise<void> {
   for (const batch of [1, 100]) {
@@ -131,6 +131,33 @@ async function benchStore(rows: Row[], label: string, url: string): Promise<void
       await store.close();
     }
     rows.push({ backend: label, op: "push", batch, rates: push }, { backend: label, op: "claim+ack", batch, rates: claim });
+  }
+}
+
+/** Both SQLite drivers, interleaved run by run (alternating which goes first), so load swings hit both alike. */
+async function benchSqliteDrivers(rows: Row[], dir: string): Promise<void> {
+  for (const batch of [1, 100]) {
+    const n = batch === 1 ? EVENTS_BATCH1 : EVENTS;
+    const res = { bun: { push: [] as number[], claim: [] as number[] }, node: { push: [] as number[], claim: [] as number[] } };
+    const bunOverNode = { push: [] as number[], claim: [] as number[] };
+    for (let r = -1; r < RUNS; r++) {
+      const order = r % 2 === 0 ? (["bun", "node"] as const) : (["node", "bun"] as const);
+      const got: Record<string, { push: number; claim: number }> = {};
+      for (const driver of order) {
+        const store = await openStore(`sqlite:${join(dir, `${driver}.db`)}?driver=${driver}`);
+        const queue = `bench-${batch}-${r}`;
+        got[driver] = { push: await pushRun(store, queue, n, batch), claim: await claimAckRun(store, queue, n, batch) };
+        await store.close();
+      }
+      if (r < 0) continue;
+      for (const d of ["bun", "node"] as const) res[d].push.push(got[d]!.push), res[d].claim.push(got[d]!.claim);
+      bunOverNode.push.push(got.bun!.push / got.node!.push);
+      bunOverNode.claim.push(got.bun!.claim / got.node!.claim);
+    }
+    for (const d of ["bun", "node"] as const) {
+      rows.push({ backend: `sqlite (${d}:sqlite)`, op: "push", batch, rates: res[d].push, ratios: d === "bun" ? bunOverNode.push : undefined, ratioOf: "node:sqlite" });
+      rows.push({ backend: `sqlite (${d}:sqlite)`, op: "claim+ack", batch, rates: res[d].claim, ratios: d === "bun" ? bunOverNode.claim : undefined, ratioOf: "node:sqlite" });
+    }
   }
 }
 
@@ -184,8 +211,7 @@ async function main(): Promise<void> {
     const batch1: Row[] = [];
     await benchStore(batch1, "redis", `${redisUrl}?prefix=bench:`);
     rows.push(...batch1.filter((r) => r.batch === 1));
-    await benchStore(rows, "sqlite (bun:sqlite)", `sqlite:${join(dir, "bun.db")}?driver=bun`);
-    await benchStore(rows, "sqlite (node:sqlite)", `sqlite:${join(dir, "node.db")}?driver=node`);
+    await benchSqliteDrivers(rows, dir);
 
     const keys = await raw.keys("bench:*");
     if (keys.length) await raw.del(...keys);
@@ -193,10 +219,11 @@ async function main(): Promise<void> {
 
     const cpu = cpus()[0]?.model ?? "unknown CPU";
     console.log(`\n${cpus().length} × ${cpu}; Bun ${process.versions.bun ?? "-"}; ${RUNS} runs; ${EVENTS} events (batch 1: ${EVENTS_BATCH1}); body ${BODY.length} bytes\n`);
-    console.log("| backend | operation | batch | events/s (median) | of raw Redis (median of paired runs) |");
+    console.log("| backend | operation | batch | events/s (median) | ratio to baseline (median of paired runs; each run) |");
     console.log("|---|---|---:|---:|---:|");
     for (const row of rows) {
-      const ratio = row.ratios ? `${Math.round(100 * median(row.ratios))}% (${row.ratios.map((x) => Math.round(100 * x)).join(", ")})` : "";
+      const of = row.ratioOf ?? "raw Redis";
+      const ratio = row.ratios ? `${Math.round(100 * median(row.ratios))}% of ${of} (${row.ratios.map((x) => Math.round(100 * x)).join(", ")})` : "";
       console.log(`| ${row.backend} | ${row.op} | ${row.backend.startsWith("raw") ? "-" : row.batch} | ${fmt(median(row.rates))} | ${ratio} |`);
       if (row.op === "RPOP" && cli) {
         console.log(`| raw Redis, redis-benchmark -P 100 (C client, context only) | LPUSH | - | ${fmt(cli.lpush)} | |`);

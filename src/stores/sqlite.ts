@@ -273,6 +273,7 @@ class SqliteStoreImpl implements SqliteStore {
 
 class SqliteQueue implements EventQueue {
   #lastRetention = 0;
+  #purging = false;
   #registered = false;
   constructor(private readonly s: SqliteStoreImpl, private readonly name: string, private readonly group: string) {}
 
@@ -346,6 +347,8 @@ class SqliteQueue implements EventQueue {
     const deadline = Date.now() + Math.max(0, opts.waitMs ?? 0);
     let pause = POLL_MIN_MS;
     for (;;) {
+      // close() while a claim waits ends the wait with [] rather than an error.
+      if (this.s.closed) return [];
       const got = this.#claimNow(consumer, max, leaseMs);
       const left = deadline - Date.now();
       if (got.length > 0 || left <= 0 || this.s.closed) return got;
@@ -365,9 +368,13 @@ class SqliteQueue implements EventQueue {
       }
     });
     const t = Date.now();
-    if (t - this.#lastRetention >= RETENTION_INTERVAL_MS) {
+    if (!this.#purging && t - this.#lastRetention >= RETENTION_INTERVAL_MS) {
       this.#lastRetention = t;
-      await this.s.purgeAcked(this.name);
+      this.#purging = true;
+      // In the background: after a large backlog the batches may take a while, and ack() should not wait.
+      void this.s.purgeAcked(this.name).catch(() => 0).finally(() => {
+        this.#purging = false;
+      });
     }
   }
 

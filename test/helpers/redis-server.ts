@@ -18,6 +18,17 @@ export interface RedisServer {
   stop(): Promise<void>;
 }
 
+/**
+ * `base` (a harness URL or REDIS_URL) with its database number and a key prefix set, replacing any already there,
+ * so tests can keep out of each other's way on a shared server.
+ */
+export function redisUrlWith(base: string, opts: { db?: number; prefix?: string }): string {
+  const url = new URL(base);
+  if (opts.db !== undefined) url.pathname = `/${opts.db}`;
+  if (opts.prefix !== undefined) url.searchParams.set("prefix", opts.prefix);
+  return url.toString();
+}
+
 /** Finds a loopback port nobody listens on right now. */
 export async function freePort(): Promise<number> {
   return await new Promise((resolve, reject) => {

@@ -214,6 +214,16 @@ export function testStoreContract(name: string, target: () => ContractTarget): v
         expect((await waiting).map((e) => e.body)).toEqual(["late"]);
         expect(Date.now() - t1).toBeLessThan(1500);
       });
+
+      test("close() while a claim waits ends the wait with []", async () => {
+        const { store } = await fresh();
+        const waiting = store.queue({ name: "events" }).claim("c", { max: 5, leaseMs: 30_000, waitMs: 10_000 });
+        await sleep(100);
+        const t0 = Date.now();
+        await store.close();
+        expect(await waiting).toEqual([]);
+        expect(Date.now() - t0).toBeLessThan(2000);
+      });
     });
 
     describe("kv", () => {

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openStore } from "../../src/stores/open-store.ts";
-import { describeWithRedis } from "../helpers/redis-server.ts";
+import { describeWithRedis, redisUrlWith } from "../helpers/redis-server.ts";
 
 const fixture = (name: string) => join(import.meta.dir, "fixtures", name);
 const spawnFixture = (name: string, args: string[]) =>
@@ -108,5 +108,5 @@ crashSuite("sqlite", () => `sqlite:${join(dir, `crash-${++n}.db`)}`);
 
 describeWithRedis("redis", (redis) => {
   let m = 0;
-  crashSuite("redis", () => `${redis().url}/0?prefix=crash${++m}:`);
+  crashSuite("redis", () => redisUrlWith(redis().url, { prefix: `crash${process.pid}-${++m}:` }));
 });

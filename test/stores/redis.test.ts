@@ -1,19 +1,21 @@
 /** @module The store contract on Redis (a private redis-server), plus Redis-only behaviour: key layout, restart, trimming. */
 import { describe, expect, test } from "bun:test";
+import { join } from "node:path";
 import { Redis } from "ioredis";
 import { openStore } from "../../src/stores/open-store.ts";
 import { streamKey, type RedisStore } from "../../src/stores/redis.ts";
-import { describeWithRedis, startRedis } from "../helpers/redis-server.ts";
+import { describeWithRedis, redisUrlWith, startRedis } from "../helpers/redis-server.ts";
 import { testStoreContract } from "./_contract.ts";
 
 describeWithRedis("redis store", (redis) => {
   let n = 0;
-  testStoreContract("redis", () => ({ freshUrl: () => `${redis().url}/0?prefix=t${process.pid}-${++n}:` }));
+  testStoreContract("redis", () => ({ freshUrl: () => redisUrlWith(redis().url, { prefix: `t${process.pid}-${++n}:` }) }));
 
   describe("redis key layout", () => {
     test("with the default prefix, KV keys are exactly the original's (msgID_<id> with EX, acct_headers without TTL)", async () => {
-      const store = await openStore(`${redis().url}/3`);
-      const raw = new Redis(`${redis().url}/3`);
+      const url = redisUrlWith(redis().url, { db: 3 });
+      const store = await openStore(url);
+      const raw = new Redis(url);
       try {
         await store.kv.setMany([["acct_headers", '{"header_x-sp-message-id":2,"rcpt":1,"type":0}']], { ttlSeconds: 0 });
         await store.kv.setMany([["msgID_0000123456789abcdef0", '{"header_x-sp-subaccount-id":"0","rcpt":"a@b"}']], { ttlSeconds: 864000 });
@@ -24,36 +26,39 @@ describeWithRedis("redis store", (redis) => {
         await raw.set("msgID_fromgo", '{"rcpt":"x@y"}', "EX", 864000);
         expect(await store.kv.getMany(["msgID_fromgo"])).toEqual(['{"rcpt":"x@y"}']);
       } finally {
-        await raw.flushdb();
+        await raw.del("acct_headers", "msgID_0000123456789abcdef0", "msgID_fromgo");
         raw.disconnect();
         await store.close();
       }
     });
 
     test("a prefix from the URL or the options goes in front of every key, the queue's stream included", async () => {
-      const store = await openStore(`${redis().url}/4?prefix=mt:`);
-      const raw = new Redis(`${redis().url}/4`);
+      const prefix = `mt${process.pid}:`;
+      const store = await openStore(redisUrlWith(redis().url, { db: 4, prefix }));
+      const raw = new Redis(redisUrlWith(redis().url, { db: 4 }));
       try {
         await store.kv.setMany([["msgID_1", "v"]], { ttlSeconds: 60 });
         await store.queue({ name: "events" }).push(["e"]);
-        expect((await raw.keys("*")).sort()).toEqual(["mt:msgID_1", `mt:${streamKey("events")}`]);
-        expect(store.description).toBe(`${redis().url}/4?prefix=mt%3A`);
+        expect((await raw.keys(`${prefix}*`)).sort()).toEqual([`${prefix}msgID_1`, `${prefix}${streamKey("events")}`]);
+        expect(store.description).toEndWith(`/4?prefix=${encodeURIComponent(prefix)}`);
+        expect(store.description).not.toContain("@");
       } finally {
-        await raw.flushdb();
+        await raw.del(`${prefix}msgID_1`, `${prefix}${streamKey("events")}`);
         raw.disconnect();
         await store.close();
       }
     });
 
     test("trim() removes stream entries every group has acked and keeps the ones still needed", async () => {
-      const store = (await openStore(`${redis().url}/5`)) as RedisStore;
+      const prefix = `trim${process.pid}:`;
+      const store = (await openStore(redisUrlWith(redis().url, { db: 5, prefix }))) as RedisStore;
       try {
         const a = store.queue({ name: "events", group: "a" });
         const b = store.queue({ name: "events", group: "b" });
         await a.claim("a", { max: 1, leaseMs: 1000 });
         await b.claim("b", { max: 1, leaseMs: 1000 });
         for (let i = 0; i < 10; i++) await a.push(Array.from({ length: 100 }, (_, j) => `${i}:${j}`));
-        const len = () => store.client.xlen(streamKey("events"));
+        const len = () => store.client.xlen(`${prefix}${streamKey("events")}`);
         expect(await len()).toBe(1000);
         const ga = await a.claim("a", { max: 1000, leaseMs: 60_000 });
         await a.ack(ga.map((e) => e.id));
@@ -67,11 +72,31 @@ describeWithRedis("redis store", (redis) => {
         expect(await len()).toBeGreaterThanOrEqual(300);
         expect((await b.claim("b2", { max: 1000, leaseMs: 60_000 })).map((e) => e.body)[0]).toBe("8:0");
       } finally {
-        await store.client.flushdb();
+        await store.client.del(`${prefix}${streamKey("events")}`);
         await store.close();
       }
     });
   });
+});
+
+describeWithRedis("redis store under Deno", (redis) => {
+  test("push, claim and KV work under Deno too (ioredis against the same server)", async () => {
+    const deno = Bun.which("deno") ?? join(import.meta.dir, "../../node_modules/.bin/deno");
+    const url = redisUrlWith(redis().url, { prefix: `deno${process.pid}:` });
+    const script = `import { openStore } from "./src/stores/open-store.ts";
+const s = await openStore(${JSON.stringify(url)});
+const q = s.queue({ name: "events" });
+await q.push(["from-deno"]);
+const got = await q.claim("d", { max: 1, leaseMs: 1000 });
+await q.ack(got.map((e) => e.id));
+await s.kv.setMany([["msgID_d", "v"]], { ttlSeconds: 60 });
+console.log(JSON.stringify([got[0].body, (await s.kv.getMany(["msgID_d"]))[0], await s.kv.setIfAbsent("f", { ttlSeconds: 5 })]));
+await s.close();`;
+    const p = Bun.spawn([deno, "eval", "--ext=ts", script], { cwd: join(import.meta.dir, "../.."), stdout: "pipe", stderr: "pipe" });
+    const out = await new Response(p.stdout).text();
+    if ((await p.exited) !== 0) throw new Error(await new Response(p.stderr).text());
+    expect(JSON.parse(out)).toEqual(["from-deno", "v", true]);
+  }, 30_000);
 });
 
 describeWithRedis("redis store across a server restart", (redis) => {
