@@ -86,7 +86,11 @@ export function decodePart(piece: Piece): string {
   else if (piece.encoding === "quoted-printable") bytes = libqp.decode(bytes.toString("latin1"));
   let label = piece.charset || "utf-8";
   if (/^(us-)?ascii$/i.test(label)) label = "utf-8";
-  return new TextDecoder(label).decode(bytes);
+  try {
+    return new TextDecoder(label).decode(bytes);
+  } catch {
+    return new TextDecoder("utf-8").decode(bytes); // a label the runtime does not know
+  }
 }
 
 type Node = DefaultTreeAdapterMap["node"];
