@@ -21,7 +21,7 @@ export interface ClientAddress {
 }
 
 /**
- * Picks the client address for one request. Headers count only when the socket peer is trusted; then
+ * Picks the client address for one request (`peer` as text, or already parsed). Headers count only when the socket peer is trusted; then
  * `X-Real-IP` (what nginx sets) wins, else the `Forwarded` or `X-Forwarded-For` chain is walked from the
  * right, skipping trusted hops, and the first untrusted hop is the client (a client can prepend anything
  * it likes, so the left end is never believed while a trusted hop could have added it). A malformed value
@@ -32,8 +32,8 @@ export interface ClientAddress {
  * resolveClientAddress("127.0.0.1", new Headers({ "x-forwarded-for": "203.0.113.9, 10.0.0.2" }),
  *   { trusted: createCidrSet(["loopback", "10.0.0.0/8"]) })?.address.text; // "203.0.113.9"
  */
-export function resolveClientAddress(peer: string, headers: HeaderSource, opts: ClientAddressOptions): ClientAddress | null {
-  const socket = parseAddress(peer);
+export function resolveClientAddress(peer: string | ParsedAddress, headers: HeaderSource, opts: ClientAddressOptions): ClientAddress | null {
+  const socket = typeof peer === "string" ? parseAddress(peer) : peer;
   if (!socket) return null;
   if (!opts.trusted.has(socket)) return { address: socket, source: "socket" };
 

@@ -4,7 +4,7 @@
  * durable (in the store's queue, or in the local spool when the store fails); `HEAD` answers the same
  * without a body and without an event; `/robots.txt`, `/healthz` and `/metrics` are the only other paths.
  */
-import { parseAddress, type CidrSet } from "../core/cidr-set.ts";
+import { parseAddress, type CidrSet, type ParsedAddress } from "../core/cidr-set.ts";
 import { resolveClientAddress, truncateAddress, type TruncateOptions } from "../core/client-address.ts";
 import type { DecodeFailure, DecodedLink, LinkCodec } from "../core/link-codec.ts";
 import type { MachineClassifier } from "../core/machine-verdict.ts";
@@ -80,6 +80,18 @@ export function createTrackerHandler(deps: TrackerHandlerDeps): TrackerHandler {
     return id;
   };
 
+  // Peers repeat (the proxy in front, or a few clients): parse each address text once.
+  const peers = new Map<string, ParsedAddress | string>();
+  const peerAddress = (text: string): ParsedAddress | string => {
+    let parsed = peers.get(text);
+    if (parsed === undefined) {
+      if (peers.size >= 10_000) peers.clear();
+      parsed = parseAddress(text) ?? text;
+      peers.set(text, parsed);
+    }
+    return parsed;
+  };
+
   const base = { Server: serverHeader, "X-Robots-Tag": "noindex, nofollow" };
   const empty = (status: number, extra: Record<string, string> = {}) => new Response(null, { status, headers: { ...base, ...extra } });
   const gifHeaders = { ...base, "Content-Type": "image/gif", "Cache-Control": "no-store, no-cache, must-revalidate, max-age=0", Pragma: "no-cache", Expires: "0" };
@@ -150,8 +162,8 @@ export function createTrackerHandler(deps: TrackerHandlerDeps): TrackerHandler {
   }
 
   async function recordHit(req: Request, info: ConnInfo, link: DecodedLink, ts: number): Promise<void> {
-    const client = resolveClientAddress(info.remoteAddress, req.headers, { trusted: trustedProxies });
-    const address = client?.address ?? parseAddress(info.remoteAddress);
+    const client = resolveClientAddress(peerAddress(info.remoteAddress), req.headers, { trusted: trustedProxies });
+    const address = client?.address ?? null;
     const userAgent = req.headers.get("user-agent") ?? "";
     const isClick = link.action === "click";
     const [first, since] = await Promise.all([

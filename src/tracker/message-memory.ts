@@ -67,7 +67,7 @@ export function createMessageMemory(opts: MessageMemoryOptions): MessageMemory {
   const knownSet = new BoundedMap<string, number>(maxEntries);
   /** msgId → first-event time (unix ms). */
   const firstAt = new BoundedMap<string, number>(maxEntries);
-  const lookups = new Map<string, Promise<number | null>>();
+  const lookups = new Map<string, Promise<number>>();
 
   const call = async <T>(what: string, p: () => Promise<T>): Promise<T | undefined> => {
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -87,9 +87,48 @@ export function createMessageMemory(opts: MessageMemoryOptions): MessageMemory {
     }
   };
 
+  // Reads and writes of first-event times are batched per event-loop turn: one getMany and one setMany
+  // for all the requests parsed in that turn (setIfAbsent has no batch form in the port).
+  const reads = new Map<string, ((value: string | null | undefined) => void)[]>();
+  const writes = new Map<string, string>();
+  let flushScheduled = false;
+  const flush = () => {
+    flushScheduled = false;
+    if (reads.size > 0) {
+      const batch = [...reads];
+      reads.clear();
+      void call("get first-event times", () => kv.getMany(batch.map(([k]) => k))).then((values) => {
+        batch.forEach(([, waiters], i) => {
+          for (const w of waiters) w(values ? values[i] ?? null : undefined);
+        });
+      });
+    }
+    if (writes.size > 0) {
+      const entries = [...writes];
+      writes.clear();
+      if (!degraded()) void call("set first-event times", () => kv.setMany(entries, { ttlSeconds }));
+    }
+  };
+  const schedule = () => {
+    if (!flushScheduled) {
+      flushScheduled = true;
+      setImmediate(flush);
+    }
+  };
+  /** The stored first-event time: a number, null when absent, undefined when the store did not answer. */
+  const readFirstAt = (msgId: string) =>
+    new Promise<number | null | undefined>((resolve) => {
+      const key = firstEventTimeKey(msgId);
+      const waiter = (v: string | null | undefined) => resolve(v === undefined ? undefined : v !== null && /^\d+$/.test(v) ? Number(v) : null);
+      const list = reads.get(key);
+      if (list) list.push(waiter);
+      else reads.set(key, [waiter]);
+      schedule();
+    });
   const writeFirstAt = (msgId: string, at: number) => {
     if (degraded()) return;
-    void call("set first-event time", () => kv.setMany([[firstEventTimeKey(msgId), String(at)]], { ttlSeconds }));
+    writes.set(firstEventTimeKey(msgId), String(at));
+    schedule();
   };
 
   return {
@@ -107,7 +146,7 @@ export function createMessageMemory(opts: MessageMemoryOptions): MessageMemory {
       const known = firstAt.get(msgId);
       if (known !== undefined && now - known < ttlMs) return Promise.resolve(now - known);
       const inFlight = lookups.get(msgId);
-      if (inFlight) return inFlight.then((at) => (at === null ? null : Math.max(0, now - at)));
+      if (inFlight) return inFlight.then((at) => Math.max(0, now - at));
       if (degraded()) {
         firstAt.set(msgId, now);
         return Promise.resolve(null);
@@ -115,31 +154,29 @@ export function createMessageMemory(opts: MessageMemoryOptions): MessageMemory {
       // Remember `now` at once, so concurrent hits on this message see a first event even before the
       // store answers; the store's earlier time, if any, replaces it.
       firstAt.set(msgId, now);
-      const lookup = (async (): Promise<number | null> => {
-        const [stored] = (await call("get first-event time", () => kv.getMany([firstEventTimeKey(msgId)]))) ?? [null];
-        const at = stored && /^\d+$/.test(stored) ? Number(stored) : null;
-        if (at !== null && at <= now) {
+      let stored = false;
+      const lookup = (async (): Promise<number> => {
+        const at = await readFirstAt(msgId);
+        if (typeof at === "number" && at <= now) {
           firstAt.set(msgId, at);
+          stored = true;
           return at;
         }
-        writeFirstAt(msgId, now);
-        return null;
+        if (at === null) writeFirstAt(msgId, now);
+        return now;
       })().finally(() => lookups.delete(msgId));
       lookups.set(msgId, lookup);
-      return lookup.then((at) => (at === null ? null : now - at));
+      // This hit is the message's first event unless the store knew an earlier one.
+      return lookup.then((at) => (stored ? now - at : null));
     },
     noteEvent(msgId, now) {
       if (firstAt.has(msgId) || lookups.has(msgId)) return;
       firstAt.set(msgId, now);
       if (degraded()) return;
       // Off the hot path: a click on another tracker may have written an earlier time; keep that one.
-      void call("get first-event time", () => kv.getMany([firstEventTimeKey(msgId)])).then((res) => {
-        const stored = res?.[0];
-        if (stored && /^\d+$/.test(stored)) {
-          firstAt.set(msgId, Math.min(Number(stored), firstAt.get(msgId) ?? Infinity));
-        } else if (res) {
-          writeFirstAt(msgId, now);
-        }
+      void readFirstAt(msgId).then((stored) => {
+        if (typeof stored === "number") firstAt.set(msgId, Math.min(stored, firstAt.get(msgId) ?? Infinity));
+        else if (stored === null) writeFirstAt(msgId, now);
       });
     },
   };
