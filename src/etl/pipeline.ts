@@ -149,9 +149,16 @@ class Pipeline implements AcctPipeline {
     const decoder = new TextDecoder(); // invalid UTF-8 becomes U+FFFD, as Go's encoder would write it
     const parser = new CsvParser({ maxRecordLength: this.#maxRecord });
     const rows: CsvRow[] = [];
+    let yieldedAt = this.#now();
     try {
       for (;;) {
         this.#throwIfFatal();
+        // A file (or a fast store) can keep every await on the microtask queue; give timers and signal
+        // handlers a turn now and then, or the flush bound, progress and SIGTERM would wait for the end.
+        if (this.#now() - yieldedAt >= 50) {
+          await sleep(0);
+          yieldedAt = this.#now();
+        }
         const { value, done } = await reader.read();
         if (done) break;
         this.#s.bytes += value.byteLength;

@@ -201,6 +201,29 @@ function defineCases(backend: () => Backend) {
     }
   });
 
+  test("acct-etl -infile stops on SIGTERM mid-file, storing every row it read", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "mtatrack-etl-in-"));
+    try {
+      const total = 400_000;
+      writeFileSync(join(dir, "big.csv"), HEADER + rows(0, total));
+      const proc = spawnEtl(backend().url(), ["--infile", join(dir, "big.csv")]);
+      proc.stdin.end();
+      const deadline = Date.now() + 20_000;
+      while ((await backend().get([msgKey(0)]))[0] === null && Date.now() < deadline) await Bun.sleep(20);
+      proc.kill("SIGTERM");
+      const run = await finish(proc);
+      expect(run.code).toBe(0);
+      const { rows: read, headers, stored, skipped } = run.summary;
+      expect(stored).toBeLessThan(total);
+      expect(stored + headers + (skipped.incomplete ?? 0)).toBe(read);
+      const values = await getAll(backend(), Array.from({ length: stored + 50 }, (_, i) => msgKey(i)));
+      expect(values.slice(0, stored).every((v) => v !== null)).toBe(true);
+      expect(values.slice(stored).every((v) => v === null)).toBe(true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+
   test("acct-etl lands a row from a quiet pipe without waiting for more input or EOF", async () => {
     const proc = spawnEtl(backend().url());
     try {
