@@ -23,6 +23,11 @@ export interface OpenStoreOptions {
   redis?: RedisStoreOptions["redis"];
   /** Redis: how long to wait for the first connection before failing. @default 5000 */
   connectTimeoutMs?: number;
+  /**
+   * Redis: do not wait for the server at open; connect on first use instead (ioredis lazyConnect). For a
+   * process that must start while Redis is down (the tracker spools events meanwhile). @default false
+   */
+  lazy?: boolean;
   /** SQLite: options for the embedded backend (driver, busy timeout, synchronous…). */
   sqlite?: SqliteStoreOptions;
 }
@@ -47,7 +52,7 @@ function storeError(url: string, reason: string, cause?: unknown): CLIError {
  * - `sqlite:/abs/path.db`, `sqlite:relative.db`, `sqlite:///abs/path.db`, `sqlite::memory:`; query parameters
  *   `driver=auto|node|bun`, `synchronous=normal|full`, `busy_timeout=<ms>`.
  * - `redis://[user][:password@]host[:port][/db][?prefix=mt:]`, `rediss://…` for TLS. The server must answer
- *   a PING before this resolves; afterwards ioredis reconnects by itself.
+ *   a PING before this resolves (unless `lazy`); afterwards ioredis reconnects by itself.
  *
  * @throws CLIError with code "ESTORE" and a one-line message naming the URL without its password.
  * @example
@@ -121,6 +126,7 @@ async function openRedisUrl(url: string, trimmed: string, opts: OpenStoreOptions
   const description = `${parsed.protocol}//${user}${parsed.host}/${db || "0"}${prefix ? `?prefix=${encodeURIComponent(prefix)}` : ""}`;
 
   const client = new Redis({ ...redisOpts, lazyConnect: true });
+  if (opts.lazy) return createRedisStore(client, description, { prefix, redis: opts.redis });
   let lastError: unknown = null;
   const onError = (err: unknown) => {
     lastError = err;

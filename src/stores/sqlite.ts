@@ -403,7 +403,8 @@ class SqliteKv implements KvStore {
   constructor(private readonly s: SqliteStoreImpl) {}
 
   #expiry(ttlSeconds: number): number | null {
-    return ttlSeconds > 0 ? this.s.now() + ttlSeconds * 1000 : null;
+    if (!Number.isFinite(ttlSeconds) || ttlSeconds < 0) throw new RangeError(`ttlSeconds must be 0 or more, not ${ttlSeconds}`);
+    return ttlSeconds > 0 ? this.s.now() + Math.round(ttlSeconds * 1000) : null;
   }
 
   async setMany(entries: Iterable<readonly [key: string, value: string]>, opts: TtlOptions): Promise<void> {

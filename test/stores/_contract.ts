@@ -267,6 +267,16 @@ export function testStoreContract(name: string, target: () => ContractTarget): v
         expect(await store.kv.setIfAbsent("first:open:m1", { ttlSeconds: 1 })).toBe(true);
       });
 
+      test("a negative or non-finite TTL is a RangeError; a fractional one is honoured in milliseconds", async () => {
+        const { store } = await fresh();
+        await expect(store.kv.setMany([["k", "v"]], { ttlSeconds: -1 })).rejects.toThrow(RangeError);
+        await expect(store.kv.setIfAbsent("k", { ttlSeconds: Number.NaN })).rejects.toThrow(RangeError);
+        await store.kv.setMany([["half", "v"]], { ttlSeconds: 0.3 });
+        expect(await store.kv.getMany(["half"])).toEqual(["v"]);
+        await sleep(350);
+        expect(await store.kv.getMany(["half"])).toEqual([null]);
+      });
+
       test("setIfAbsent() raced by two processes over 300 keys: every key has exactly one winner", async () => {
         const { url } = await fresh();
         const startAt = String(Date.now() + 1500);

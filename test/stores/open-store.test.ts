@@ -37,6 +37,16 @@ describe("openStore() errors", () => {
     expect(err.message).toBe(`Cannot open store "redis://:***@127.0.0.1:${port}/0": connect ECONNREFUSED 127.0.0.1:${port}`);
   });
 
+  test("openStore() with lazy: true opens without a server; operations fail until one answers", async () => {
+    const port = await freePort();
+    const store = await openStore(`redis://127.0.0.1:${port}/0`, { lazy: true });
+    try {
+      await expect(store.ping()).rejects.toThrow();
+    } finally {
+      await store.close();
+    }
+  });
+
   test("redactStoreUrl() hides passwords with or without a user name", () => {
     expect(redactStoreUrl("redis://:pw@h:1/0")).toBe("redis://:***@h:1/0");
     expect(redactStoreUrl("rediss://user:pw@h:1/0")).toBe("rediss://user:***@h:1/0");
