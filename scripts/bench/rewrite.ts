@@ -161,27 +161,32 @@ console.log(
 // ---------------------------------------------------------------- memory
 if (argv.includes("--memory")) {
   const html = Buffer.from(`<html><body><a href="https://a.example.com/">x</a></body></html>\r\n`);
-  const attachment = Buffer.alloc(38 * 1024 * 1024, 7).toString("base64").replace(/.{76}/g, "$&\r\n");
   const head = Buffer.from(
     "From: a@example.com\r\nTo: b@example.net\r\nSubject: big\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=B\r\n\r\n" +
       `--B\r\nContent-Type: text/html; charset=utf-8\r\n\r\n${html}\r\n--B\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=big.bin\r\nContent-Transfer-Encoding: base64\r\n\r\n`,
   );
-  const chunks: Buffer[] = [head];
-  for (let i = 0; i < attachment.length; i += 64 * 1024) chunks.push(Buffer.from(attachment.slice(i, i + 64 * 1024), "latin1"));
-  chunks.push(Buffer.from("\r\n--B--\r\n"));
-  const total = chunks.reduce((n, c) => n + c.length, 0);
+  // generated on the fly, so the input is never held whole by the benchmark either
+  const line = Buffer.from(`${Buffer.alloc(57, 7).toString("base64")}\r\n`);
+  const block = Buffer.concat(Array.from({ length: 1024 }, () => line)); // 78 KiB of base64 lines
+  const blocks = Math.ceil(50e6 / block.length);
+  const total = head.length + blocks * block.length + 9;
+  async function* generate() {
+    yield head;
+    for (let i = 0; i < blocks; i++) yield Buffer.from(block);
+    yield Buffer.from("\r\n--B--\r\n".slice(2));
+  }
   Bun.gc(true);
   const before = process.memoryUsage().rss;
   let peak = before;
   const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 5);
   const t0 = performance.now();
-  const result = await rewriter.rewrite(Readable.from(chunks), { rcpt: "b@example.net" });
+  const result = await rewriter.rewrite(generate(), { rcpt: "b@example.net" });
   let out = 0;
   for await (const c of result.stream()) out += (c as Buffer).length;
   await result.close();
   clearInterval(timer);
   console.log(
     `Memory: ${(total / 1e6).toFixed(1)} MB message (${result.summary.outcome}, ${out} bytes out) in ${((performance.now() - t0) / 1000).toFixed(2)} s; ` +
-      `RSS ${(before / 1e6).toFixed(0)} MB before, peak ${(peak / 1e6).toFixed(0)} MB (+${((peak - before) / 1e6).toFixed(0)} MB; the test input itself is held in memory: ${(total / 1e6).toFixed(0)} MB)`,
+      `RSS ${(before / 1e6).toFixed(0)} MB before, peak ${(peak / 1e6).toFixed(0)} MB (+${((peak - before) / 1e6).toFixed(0)} MB)`,
   );
 }
