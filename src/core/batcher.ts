@@ -102,8 +102,11 @@ export class BatchBuilder<T> {
  * @example utf8ByteLength("é") // 2
  */
 export function utf8ByteLength(text: string): number {
-  let bytes = 0;
-  for (let i = 0; i < text.length; i++) {
+  // Events are mostly ASCII: a native regex scan finds the first other character, and only the rest is walked.
+  const first = text.search(/[^\x00-\x7f]/);
+  if (first < 0) return text.length;
+  let bytes = first;
+  for (let i = first; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (c < 0x80) bytes += 1;
     else if (c < 0x800) bytes += 2;

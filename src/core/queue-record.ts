@@ -21,7 +21,7 @@ export function parseQueueRecord(body: string): ParsedRecord {
   }
   if (raw === null || typeof raw !== "object" || Array.isArray(raw)) return { ok: false, reason: "not a JSON object" };
   const r = raw as Record<string, unknown>;
-  if (typeof r.event_id !== "string" || !/^\d{1,19}$/.test(r.event_id) || BigInt(r.event_id) > maxEventId) {
+  if (typeof r.event_id !== "string" || !/^\d{1,19}$/.test(r.event_id) || (r.event_id.length === 19 && BigInt(r.event_id) > maxEventId)) {
     return { ok: false, reason: `bad event_id ${JSON.stringify(r.event_id)}` };
   }
   if (typeof r.type !== "string" || !types.has(r.type)) return { ok: false, reason: `bad type ${JSON.stringify(r.type)}` };

@@ -27,7 +27,7 @@ export interface FeederDeps {
   leaseMs?: number;
   /** How long close() waits for answers to the batches in flight. @default 10000 */
   shutdownTimeoutMs?: number;
-  /** Events per claim (and per KV round trip). @default 1000 */
+  /** Events per claim (and per KV round trip). @default 2000 */
   claimMax?: number;
   /** Longest wait for new events in one claim; also bounds how late close() notices. @default 1000 */
   idleWaitMs?: number;
@@ -118,29 +118,47 @@ class SinkRunner {
 
   async #run(): Promise<void> {
     const stop = this.#stop.signal;
+    const stopped = new Promise<void>((resolve) => stop.addEventListener("abort", () => resolve(), { once: true }));
     const idleWaitMs = this.#deps.idleWaitMs ?? 1000;
-    const claimMax = this.#deps.claimMax ?? 1000;
+    const claimMax = this.#deps.claimMax ?? 2000;
     const leaseMs = this.#deps.leaseMs ?? 120_000;
+    const claim = () => {
+      const deadline = this.#builder.deadline();
+      const waitMs = deadline === null ? idleWaitMs : Math.max(0, Math.min(idleWaitMs, deadline - this.#now()));
+      return this.#queue.claim(this.#deps.consumer, { max: claimMax, leaseMs, waitMs });
+    };
+    // One claim is always on its way while the previous one is enriched and batched: the store's round
+    // trips overlap the CPU work instead of adding to it.
+    let next: ReturnType<typeof claim> | null = null;
     let failures = 0;
     while (!stop.aborted) {
       if (this.#inFlight.size >= this.#maxInFlight || this.#ready.length > 0) {
-        await Promise.race([...this.#inFlight, new Promise((r) => stop.addEventListener("abort", r, { once: true }))]);
+        await Promise.race([...this.#inFlight, stopped]);
         continue;
       }
       if (this.#builder.aged(this.#now())) this.#dispatch(this.#builder.flush()!);
-      const deadline = this.#builder.deadline();
-      const waitMs = deadline === null ? idleWaitMs : Math.max(0, Math.min(idleWaitMs, deadline - this.#now()));
       try {
-        const claimed = await this.#queue.claim(this.#deps.consumer, { max: claimMax, leaseMs, waitMs });
+        const claimed = await (next ?? claim());
+        next = null;
         failures = 0;
         const fresh = claimed.filter((c) => !this.#held.has(c.id));
+        // Prefetch only while busy: an idle queue is polled with the age-bounded wait instead.
+        if (claimed.length > 0 && !stop.aborted) next = claim();
         if (fresh.length > 0) await this.#take(fresh);
       } catch (error) {
+        next = null;
         this.#metrics.storeErrors.inc({ sink: this.#sink.name });
         const delay = Math.min(10_000, 200 * 2 ** Math.min(failures++, 6));
         this.#log.warn(`${this.#sink.name}: store claim or lookup failed (${errorText(error)}); retry in ${(delay / 1000).toFixed(1)} s`);
         await this.#sleep(delay, stop);
       }
+    }
+    // A prefetched claim's events are leased to us but never batched: they return after the lease. Take
+    // them into the final flush instead, so a clean stop leaves nothing waiting for a lease to expire.
+    if (next) {
+      const claimed = await next.catch(() => []);
+      const fresh = claimed.filter((c) => !this.#held.has(c.id));
+      if (fresh.length > 0) await this.#take(fresh).catch(() => {});
     }
   }
 
