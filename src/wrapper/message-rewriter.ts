@@ -242,6 +242,7 @@ interface SplitNode {
   charset: string | false;
   encoding: string | false;
   disposition: string | false;
+  parentNode: SplitNode | false;
   getHeaders(): Buffer;
 }
 type SplitChunk = SplitNode | { type: "body" | "data"; node?: SplitNode; value: Buffer };
@@ -307,6 +308,8 @@ class PartRewriter extends Transform {
 
   #isCandidate(node: SplitNode): boolean {
     if (node.disposition === "attachment") return false;
+    // S/MIME and PGP/MIME signatures (RFC 1847) cover their first part byte for byte: never rewrite inside
+    for (let p = node.parentNode; p; p = p.parentNode) if (p.contentType === "multipart/signed" || p.contentType === "multipart/encrypted") return false;
     const o = this.#state.options;
     if (node.contentType === "text/html") return o.trackClick || o.trackOpen || o.trackInitialOpen;
     if (node.contentType === "text/plain") return o.trackText && o.trackClick;

@@ -246,6 +246,12 @@ describe("message rewriter behaviours", () => {
     }
   });
 
+  test("nothing inside multipart/signed is rewritten; the message still gets its id", async () => {
+    const { text, summary, input } = await rewriteFixture("39-");
+    expect(summary).toMatchObject({ outcome: "rewritten", links: 0, pixels: 0, partsRewritten: 0 });
+    expect(text).toBe(`X-Sp-Message-Id: ${MSG_ID}\r\n${input.toString("latin1")}`);
+  });
+
   test("plain-text links are tracked only when asked", async () => {
     const off = await rewriteFixture("30-", { options: { trackClick: true, trackText: false } });
     expect(off.summary.links).toBe(0);
