@@ -7,8 +7,9 @@ import { openStore } from "../../src/stores/open-store.ts";
 import type { Store } from "../../src/stores/types.ts";
 
 /**
- * A click whose SparkPost line is exactly `lineBytes` long (padding the user agent), so the
- * original's 12,000-event test splits where the original's lines did.
+ * A click whose SparkPost line is exactly `lineBytes` long (padding the user agent). The original's test
+ * needed lines of at least 437 bytes for 12,000 of them to make two 5 MiB batches (its §5.2 example line is
+ * 423 bytes with geo_ip; real user agents are longer): the tests use 500.
  */
 export function makeEvent(i: number, opts: { lineBytes?: number; msgId?: string; rcpt?: string | null } = {}): TrackingEvent {
   const base: TrackingEvent = {
