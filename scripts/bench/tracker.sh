@@ -3,14 +3,14 @@
 # nginx's empty_gif, measured in the same run. wrk cycles through >= 10,000 distinct v2 tokens (a Lua
 # script), pixel and click, with the Redis and the SQLite store. Prints one Markdown table of medians.
 #
-# Usage: scripts/bench/tracker.sh [-d seconds] [-c connections] [-r runs] [-n tokens] [-t wrk-threads]
+# Usage: scripts/bench/tracker.sh [-d seconds] [-c connections] [-r runs] [-n tokens] [-t wrk-threads] [-w tracker-workers]
 # Needs: wrk, nginx (nginx-light is enough), redis-server, bun (apt-get install wrk nginx-light redis-server).
 set -euo pipefail
 
-duration=10 connections=64 runs=3 tokens=20000 threads=2
-while getopts "d:c:r:n:t:" opt; do
+duration=10 connections=64 runs=3 tokens=20000 threads=2 workers=1
+while getopts "d:c:r:n:t:w:" opt; do
   case $opt in
-    d) duration=$OPTARG ;; c) connections=$OPTARG ;; r) runs=$OPTARG ;; n) tokens=$OPTARG ;; t) threads=$OPTARG ;;
+    d) duration=$OPTARG ;; c) connections=$OPTARG ;; r) runs=$OPTARG ;; n) tokens=$OPTARG ;; t) threads=$OPTARG ;; w) workers=$OPTARG ;;
     *) sed -n '2,8p' "$0"; exit 2 ;;
   esac
 done
@@ -76,7 +76,7 @@ for store in redis sqlite; do
     sqlite) url="sqlite:$work/store.db" ;;
   esac
   MTATRACK_LINK_KEYS=$key bun "$root/src/main.ts" tracker -in_hostport "127.0.0.1:$port" --store "$url" \
-    --spool "$work/tracker-$store.spool" --log-level warn 2>> "$work/tracker.log" & tracker_pid=$!
+    --spool "$work/tracker-$store.spool" --workers "$workers" --log-level warn 2>> "$work/tracker.log" & tracker_pid=$!
   pids+=($tracker_pid)
   wait_http "http://127.0.0.1:$port/robots.txt"
   for kind in pixel click; do
@@ -93,7 +93,7 @@ done
 # Medians per (server, store, kind), then the ratio of the tracker's median req/s to nginx's in the same rows.
 median() { sort -g | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 echo
-echo "wrk -t$threads -c$connections -d${duration}s, $tokens distinct tokens, median of $runs runs, $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "wrk -t$threads -c$connections -d${duration}s, $tokens distinct tokens, median of $runs runs, tracker workers $workers, $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 echo "| store | request | tracker req/s | p50 ms | p99 ms | nginx empty_gif req/s | ratio | errors |"
 echo "|---|---|---:|---:|---:|---:|---:|---:|"

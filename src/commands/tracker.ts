@@ -1,10 +1,11 @@
 /** @module `mtatrack tracker`: the open/click HTTP service. Thin: flags → config → store, spool, tracker → listen → signal → drain → close. */
 import { readFileSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { dirname, join } from "node:path";
 import { defineCommand } from "citty";
 import { createCidrSet } from "../core/cidr-set.ts";
 import { builtinMachineRanges, parseRangeText } from "../core/machine-ranges.ts";
-import { resolveTrackerConfig } from "../core/tracker-config.ts";
+import { forWorker, resolveTrackerConfig } from "../core/tracker-config.ts";
 import { CLIError } from "../errors.ts";
 import { waitForSignal } from "../runtime/signals.ts";
 import { keysFromArgs, linkKeyArgs, logArgs, loggerFromArgs, storeArgs } from "./_shared.ts";
@@ -26,12 +27,13 @@ export default defineCommand({
     "machine-ranges": { type: "string", description: "Extra address list REASON=FILE (one CIDR per line or Apple's egress-ip-ranges.csv), e.g. apple-mpp=egress.csv; repeatable", valueHint: "reason=file" },
     "tls-cert": { type: "string", description: "PEM certificate chain: serve HTTPS natively (with --tls-key)", valueHint: "path" },
     "tls-key": { type: "string", description: "PEM private key for --tls-cert", valueHint: "path" },
+    workers: { type: "string", description: "Worker processes sharing the port, or auto (one per CPU); each has its own spool (<spool>.w<N>) and metrics port (--metrics-listen port + N - 1) (default 1; Bun and the binary only)", valueHint: "n" },
     ...linkKeyArgs,
     ...storeArgs,
     ...logArgs,
   },
   async run({ args }) {
-    const config = (() => {
+    const resolved = (() => {
       try {
         return resolveTrackerConfig(args, process.env);
       } catch (err) {
@@ -39,7 +41,14 @@ export default defineCommand({
       }
     })();
     const keys = keysFromArgs(args, process.env);
-    const log = loggerFromArgs(args, process.env, "tracker");
+    const { superviseWorkers, workerIndex } = await import("../runtime/workers.ts");
+    const worker = workerIndex(process.env);
+    const log = loggerFromArgs(args, process.env, worker ? `tracker:${worker}` : "tracker");
+    const workers = resolved.workers || availableParallelism();
+    if (workers > 1 && !worker) {
+      process.exitCode = await superviseWorkers({ count: workers, log });
+      return;
+    }
     const read = (path: string, what: string) => {
       try {
         return readFileSync(path, "utf8");
@@ -47,15 +56,17 @@ export default defineCommand({
         throw new CLIError(`Cannot read ${what} "${path}": ${(err as Error).message}`, "EARG", { cause: err });
       }
     };
-    const extraRanges = config.machineRanges.map(({ reason, path }) => ({
+    const extraRanges = resolved.machineRanges.map(({ reason, path }) => ({
       reason, applies: reason === "apple-mpp" || reason === "google-proxy" || reason === "yahoo-proxy" ? "opens" as const : "all" as const,
       source: path, cidrs: parseRangeText(read(path, "machine ranges")) }));
-    const tls = config.tls ? { cert: read(config.tls.certPath, "TLS certificate"), key: read(config.tls.keyPath, "TLS key") } : null;
+    const tls = resolved.tls ? { cert: read(resolved.tls.certPath, "TLS certificate"), key: read(resolved.tls.keyPath, "TLS key") } : null;
     const [{ openStore, storeUrlFromArgs, defaultStoreUrl }, { openSpool }, { createTracker }, { createLinkCodec }, { nativePrimitives }, { serve }] = await Promise.all([
       import("../stores/open-store.ts"), import("../tracker/spool.ts"), import("../tracker/tracker.ts"), import("../core/link-codec.ts"),
       import("../runtime/codec-primitives.ts"), import("../runtime/serve.ts")]);
     if (keys.length === 0 && !args["accept-v1"]) log.warn("No link keys (--link-key or MTATRACK_LINK_KEYS) and v1 not accepted: every token will be refused");
-    const spoolPath = config.spoolPath ?? join(dirname(defaultStoreUrl(process.env).slice("sqlite:".length)), `tracker-${config.listen.port}.spool`);
+    const defaultSpool = join(dirname(defaultStoreUrl(process.env).slice("sqlite:".length)), `tracker-${resolved.listen.port}.spool`);
+    const config = worker ? forWorker(resolved, worker, defaultSpool) : resolved;
+    const spoolPath = config.spoolPath ?? defaultSpool;
     const store = await openStore(storeUrlFromArgs(args, process.env), { redis: { enableAutoPipelining: true } });
     const spool = (() => {
       try {
@@ -69,7 +80,7 @@ export default defineCommand({
       serverHeader: config.serverHeader, machineRanges: [...builtinMachineRanges, ...extraRanges], fastClickMs: config.fastClickMs,
       storeTimeoutMs: config.storeTimeoutMs, serveMetricsOnMain: !config.metricsListen });
     const onError = (err: unknown) => log.error(`Request failed: ${(err as Error)?.stack ?? err}`);
-    const server = await serve(tracker.handler, { ...config.listen, tls, onError });
+    const server = await serve(tracker.handler, { ...config.listen, tls, onError, reusePort: worker !== null });
     const metricsServer = config.metricsListen ? await serve(tracker.metricsHandler, { ...config.metricsListen, onError }) : null;
     log.info(`Starting http server on ${server.url} (store ${store.description}, spool ${spoolPath}${metricsServer ? `, metrics on ${metricsServer.url}` : ""})`);
     const signal = await waitForSignal(["SIGINT", "SIGTERM"]);

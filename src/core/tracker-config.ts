@@ -24,6 +24,7 @@ export interface TrackerArgs {
   "machine-ranges"?: string;
   "tls-cert"?: string;
   "tls-key"?: string;
+  workers?: string;
 }
 
 export interface TrackerConfig {
@@ -41,6 +42,8 @@ export interface TrackerConfig {
   /** Extra address lists: reason → file. */
   machineRanges: readonly { reason: MachineReason; path: string }[];
   tls: { certPath: string; keyPath: string } | null;
+  /** Worker processes sharing the port (1: this process serves). */
+  workers: number;
 }
 
 const reasons: readonly MachineReason[] = ["apple-mpp", "google-proxy", "yahoo-proxy", "microsoft-safelinks", "security-scanner", "bot-user-agent"];
@@ -81,6 +84,25 @@ export function resolveTrackerConfig(args: TrackerArgs, env: Env): Readonly<Trac
     fastClickMs: parseMs(args["fast-click"] ?? "2s", "fast-click", { min: 0 }),
     machineRanges,
     tls: certPath && keyPath ? { certPath, keyPath } : null,
+    workers: parseWorkers(args.workers ?? "1"),
+  });
+}
+
+function parseWorkers(value: string): number {
+  const n = value.trim() === "auto" ? 0 : /^\d{1,3}$/.test(value.trim()) ? Number(value) : NaN;
+  if (!(n >= 0 && n <= 256)) throw new RangeError(`Cannot parse --workers "${value}": expected a number of processes (1-256) or auto`);
+  return n; // 0 = auto: the command picks one per CPU
+}
+
+/**
+ * The configuration one worker process uses: its own spool (a spool has one owner) and, with a metrics
+ * listener, its own metrics port (base port + worker number - 1), so each worker is one scrape target.
+ */
+export function forWorker(config: Readonly<TrackerConfig>, index: number, defaultSpool: string): Readonly<TrackerConfig> {
+  return Object.freeze({
+    ...config,
+    spoolPath: `${config.spoolPath ?? defaultSpool}.w${index}`,
+    metricsListen: config.metricsListen ? { ...config.metricsListen, port: config.metricsListen.port + index - 1 } : null,
   });
 }
 

@@ -24,6 +24,8 @@ export interface ServeOptions {
   maxRequestBodySize?: number;
   /** Called for errors the handler threw (it should not). */
   onError?: (error: unknown) => void;
+  /** Let several processes listen on the same port (SO_REUSEPORT; Linux and BSD), for worker processes. @default false */
+  reusePort?: boolean;
 }
 
 export interface ServeHandle {
@@ -51,6 +53,7 @@ interface BunLike {
     idleTimeout: number;
     maxRequestBodySize: number;
     tls?: { cert: string; key: string };
+    reusePort?: boolean;
     fetch(req: Request, server: BunServer): Response | Promise<Response>;
     error(err: Error): Response;
   }): BunServer;
@@ -62,7 +65,7 @@ interface DenoHttpServer {
 }
 interface DenoLike {
   serve(
-    opts: { hostname: string; port: number; cert?: string; key?: string; onListen?: () => void; onError?: (e: unknown) => Response },
+    opts: { hostname: string; port: number; cert?: string; key?: string; reusePort?: boolean; onListen?: () => void; onError?: (e: unknown) => Response },
     handler: (req: Request, info: { remoteAddr: { hostname: string } }) => Response | Promise<Response>,
   ): DenoHttpServer;
 }
@@ -78,7 +81,7 @@ const runtime = globalThis as unknown as { Bun?: BunLike; Deno?: DenoLike };
  * await fetch(server.url); await server.close();
  */
 export async function serve(handler: ServeHandler, opts: ServeOptions): Promise<ServeHandle> {
-  const { port, tls = null, idleTimeoutSeconds = 10, maxRequestBodySize = 16 * 1024, onError } = opts;
+  const { port, tls = null, idleTimeoutSeconds = 10, maxRequestBodySize = 16 * 1024, onError, reusePort = false } = opts;
   const wildcard = !opts.hostname;
   const fail = (err: unknown) => {
     onError?.(err);
@@ -95,6 +98,7 @@ export async function serve(handler: ServeHandler, opts: ServeOptions): Promise<
         port,
         idleTimeout: idleTimeoutSeconds,
         maxRequestBodySize,
+        reusePort,
         ...(tls ? { tls } : {}),
         fetch(req, server) {
           return handler(req, { remoteAddress: server.requestIP(req)?.address ?? "" });
@@ -127,7 +131,7 @@ export async function serve(handler: ServeHandler, opts: ServeOptions): Promise<
     const ac = { listening: null as null | (() => void) };
     const listening = new Promise<void>((resolve) => (ac.listening = resolve));
     const server = Deno.serve(
-      { hostname: wildcard ? "0.0.0.0" : opts.hostname!, port, ...(tls ? { cert: tls.cert, key: tls.key } : {}), onListen: () => ac.listening?.(), onError: fail },
+      { hostname: wildcard ? "0.0.0.0" : opts.hostname!, port, reusePort, ...(tls ? { cert: tls.cert, key: tls.key } : {}), onListen: () => ac.listening?.(), onError: fail },
       (req, info) => handler(req, { remoteAddress: info.remoteAddr.hostname }),
     );
     await listening;

@@ -30,6 +30,11 @@ export interface EventSinkOptions {
   maxBatch?: number;
   /** Concurrent pushes in flight; more submissions wait and join the next batch. @default 4 */
   maxInFlight?: number;
+  /**
+   * Group-commit window: a batch starts at most this often, so under load each store transaction (an
+   * SQLite commit, a Redis round trip) carries more events. At low load nothing waits. @default 1
+   */
+  groupWindowMs?: number;
   /** How often the replayer looks at the spool and probes the store. @default 500 */
   replayIntervalMs?: number;
   /** A replay push gets this long; longer counts as a failure. @default 30000 */
@@ -62,7 +67,7 @@ interface Pending {
 
 /** Creates the sink and starts its replayer (a timer that is unref'd, so it never holds the process). */
 export function createEventSink(opts: EventSinkOptions): EventSink {
-  const { queue, spool, log, ping, timeoutMs = 1000, maxBatch = 1000, maxInFlight = 4, replayIntervalMs = 500,
+  const { queue, spool, log, ping, timeoutMs = 1000, maxBatch = 1000, maxInFlight = 4, groupWindowMs = 1, replayIntervalMs = 500,
     replayTimeoutMs = 30_000, settleGiveUpMs = 60_000, onOutcome = () => {}, now = Date.now } = opts;
 
   let pending: Pending[] = [];
@@ -104,16 +109,21 @@ export function createEventSink(opts: EventSinkOptions): EventSink {
     for (const p of batch) p.resolve("dropped");
   }
 
+  let lastFlush = -Infinity;
   function schedule(): void {
     if (scheduled || pending.length === 0) return;
     scheduled = true;
     // setImmediate runs after the I/O callbacks of this loop turn: every request parsed in this turn
-    // has submitted by then, so they share one batch without any added timer delay.
-    setImmediate(flush);
+    // has submitted by then, so they share one batch. Only when the last batch started less than the
+    // window ago does the next one wait for the rest of it.
+    const wait = lastFlush + groupWindowMs - performance.now();
+    if (wait > 0) setTimeout(flush, wait);
+    else setImmediate(flush);
   }
 
   function flush(): void {
     scheduled = false;
+    lastFlush = performance.now();
     while (pending.length > 0 && inFlight < maxInFlight) {
       const batch = pending.length <= maxBatch ? pending : pending.slice(0, maxBatch);
       pending = pending.length <= maxBatch ? [] : pending.slice(maxBatch);
