@@ -7,7 +7,7 @@ import { startFeeder } from "../../src/feeder/feeder.ts";
 import { createSparkPostSink } from "../../src/feeder/sparkpost-sink.ts";
 import { openStore } from "../../src/stores/open-store.ts";
 import type { Store } from "../../src/stores/types.ts";
-import { describeWithRedis, type RedisServer } from "../helpers/redis-server.ts";
+import { describeWithRedis, startRedis, type RedisServer } from "../helpers/redis-server.ts";
 import { freshStore, makeEvent, until } from "./_fixtures.ts";
 import { startIngestServer, type IngestServer } from "./_ingest-server.ts";
 
@@ -138,4 +138,25 @@ describeWithRedis("feeder crash on Redis", (redis) => {
     expect(duringOutage).toBeLessThan(events.length);
     expectAllDeliveredIdentically(server, events);
   }, 180_000);
+
+  test("Redis killed and restarted mid-run: the feeder resumes and delivers everything", async () => {
+    const own = await startRedis({ appendonly: true });
+    if (!own.owned) return; // REDIS_URL points at a server this test may not kill
+    const store = await openStore(`${own.url}/0`);
+    const server = await startIngestServer({ answer: () => ({ status: 200, delayMs: 50 }) });
+    cleanups.push(() => own.stop(), () => store.close(), () => server.stop());
+    const events = Array.from({ length: 4000 }, (_, i) => makeEvent(i, { rcpt: null }));
+    await push(store, events);
+    const feeder = startFeeder({
+      store, consumer: "a", idleWaitMs: 100, backoff: { baseMs: 100, maxMs: 1000 },
+      sinks: [createSparkPostSink({ url: `${server.url}/api/v1/ingest/events`, apiKey: "test-key", limits: { maxBytes: 5 << 20, maxCount: 200, maxAgeMs: 200 } })],
+    });
+    cleanups.push(() => feeder.close());
+    await until(() => server.accepted.length >= 2, "first batches");
+    await own.kill();
+    await Bun.sleep(2000);
+    await own.restart();
+    await until(() => new Set(server.events().map((e) => e.event_id)).size === 4000, "all 4000 events", 60_000);
+    expectAllDeliveredIdentically(server, events);
+  }, 90_000);
 });
