@@ -21,7 +21,8 @@ export default defineCommand({
     // Loaded here, not at the top: PowerMTA may start this often, and --help needs none of it.
     const [{ openStore, storeUrlFromArgs }, { createAcctPipeline }, { fileStream, stdinStream }] = await Promise.all([
       import("../stores/open-store.ts"), import("../etl/pipeline.ts"), import("../runtime/input.ts")]);
-    const store = await openStore(storeUrlFromArgs(args, process.env));
+    // lazy: a Redis that is down at start gets the same --store-retry bound as one that goes away later.
+    const store = await openStore(storeUrlFromArgs(args, process.env), { lazy: true });
     log.info(`Reading ${config.inputs.length ? config.inputs.join(", ") : "stdin"} into ${store.description} (ttl ${config.ttlSeconds} s)`);
     const etl = createAcctPipeline({ kv: store.kv, log }, { ttlSeconds: config.ttlSeconds, fields: config.fields, storeRetryMs: config.storeRetryMs });
     let signal: string | null = null;

@@ -391,6 +391,29 @@ describeWithRedis("acct-etl when Redis goes away", () => {
     }
   }, 60_000);
 
+  test("acct-etl starts while Redis is down and stores every row once it comes up within --store-retry", async () => {
+    const server = await startRedis();
+    const raw = new Redis(server.url, { lazyConnect: true });
+    try {
+      await server.kill();
+      const proc = spawnEtl(server.url, ["--store-retry", "20s"]);
+      proc.stdin.write(HEADER + rows(0, 50));
+      await proc.stdin.flush();
+      await Bun.sleep(1000);
+      await server.restart();
+      await proc.stdin.end();
+      const run = await finish(proc);
+      expect(run.code).toBe(0);
+      expect(run.summary.stored).toBe(50);
+      await raw.connect();
+      expect(await raw.get("acct_headers")).toBe(HEADERS_JSON);
+      expect((await raw.mget(...Array.from({ length: 50 }, (_, i) => msgKey(i)))).every((v) => v !== null)).toBe(true);
+    } finally {
+      raw.disconnect();
+      await server.stop();
+    }
+  }, 60_000);
+
   test("acct-etl exits non-zero once the store stays unreachable past --store-retry", async () => {
     const server = await startRedis();
     try {
