@@ -99,6 +99,8 @@ return redis.call('XTRIM', KEYS[1], 'MINID', '~', low)
 
 type RawEntry = [id: string, fields: string[]];
 
+const STREAM_ID = /^\d{1,20}(-\d{1,20})?$/;
+
 /** A consumer looks for expired leases every quarter of its lease, and at least this often. */
 const MAX_RECLAIM_INTERVAL_MS = 1000;
 
@@ -313,9 +315,11 @@ class RedisQueue implements EventQueue {
   }
 
   async ack(ids: readonly string[]): Promise<void> {
-    if (ids.length === 0) return;
+    // Anything that is not a stream id cannot be ours; XACK would reject the whole call for it.
+    const valid = ids.filter((id) => STREAM_ID.test(id));
+    if (valid.length === 0) return;
     try {
-      await this.s.client.xack(this.#key, this.group, ...ids);
+      await this.s.client.xack(this.#key, this.group, ...valid);
     } catch (err) {
       // No group or stream: nothing was ever claimed here, so there is nothing to ack.
       if (!isNoGroup(err)) throw err;

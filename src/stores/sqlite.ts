@@ -77,6 +77,9 @@ CREATE TABLE IF NOT EXISTS mt_kv (key TEXT PRIMARY KEY, value TEXT NOT NULL, exp
 CREATE INDEX IF NOT EXISTS mt_kv_expiry ON mt_kv(expires_at) WHERE expires_at IS NOT NULL;
 `;
 
+/** Bumped, with a migration, whenever SCHEMA changes; a newer file is refused rather than misread. */
+const SCHEMA_VERSION = 1;
+
 /** Retention runs at most this often per queue handle, from ack(). */
 const RETENTION_INTERVAL_MS = 1000;
 /** Short-poll bounds for `claim({ waitMs })`: start fast, back off to this while the queue stays empty. */
@@ -116,7 +119,12 @@ export async function openSqliteStore(path: string, opts: SqliteStoreOptions = {
     db.exec(`PRAGMA synchronous = ${synchronous === "full" ? "FULL" : "NORMAL"}`);
     db.exec("BEGIN IMMEDIATE");
     try {
+      const version = Number((db.prepare("PRAGMA user_version").get() as { user_version: number }).user_version);
+      if (version > SCHEMA_VERSION) {
+        throw new Error(`the file has store schema ${version}; this mtatrack knows ${SCHEMA_VERSION}: upgrade mtatrack`);
+      }
       db.exec(SCHEMA);
+      db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
       db.exec("COMMIT");
     } catch (err) {
       db.exec("ROLLBACK");

@@ -126,7 +126,7 @@ export function testStoreContract(name: string, target: () => ContractTarget): v
         await q.claim("c", { max: 1, leaseMs: 30_000 });
         await q.ack([id!]);
         await q.ack([id!]);
-        await q.ack(["999999-0", "424242"].filter((x) => x !== id));
+        await q.ack(["999999-0", "424242", "not-an-id", ""].filter((x) => x !== id));
         expect((await q.stats()).depth).toBe(0);
       });
 

@@ -66,6 +66,17 @@ describe("sqlite maintenance", () => {
     await store.close();
   });
 
+  test("a file from a newer mtatrack (higher schema version) is refused with a clear reason", async () => {
+    const path = freshPath();
+    const store = await openSqliteStore(path, { purgeIntervalMs: 0 });
+    await store.close();
+    const { Database } = await import("bun:sqlite");
+    const db = new Database(path);
+    db.exec("PRAGMA user_version = 99");
+    db.close();
+    await expect(openSqliteStore(path)).rejects.toThrow("the file has store schema 99; this mtatrack knows 1: upgrade mtatrack");
+  });
+
   test("runs under Deno through node:sqlite", async () => {
     const deno = Bun.which("deno") ?? join(import.meta.dir, "../../node_modules/.bin/deno");
     const path = freshPath();
