@@ -39,20 +39,32 @@ export async function prepare(records: readonly { id: string; body: string }[], 
     if (p.ok) parsed.push({ id: r.id, body: r.body, event: p.event });
     else malformed.push({ id: r.id, body: r.body, reason: p.reason });
   }
-  const keys = [...new Set(parsed.map((p) => accountingKey(p.event.msg_id)))];
+  // One lookup per distinct message, and each stored value parsed once however many events share it.
+  const index = new Map<string, number>();
+  const keys: string[] = [];
+  const keyOf = parsed.map((p) => {
+    const key = accountingKey(p.event.msg_id);
+    let i = index.get(key);
+    if (i === undefined) {
+      i = keys.push(key) - 1;
+      index.set(key, i);
+    }
+    return i;
+  });
   const values = keys.length > 0 ? await kv.getMany(keys) : [];
-  const byKey = new Map(keys.map((k, i) => [k, values[i] ?? null]));
+  const accountings = values.map((v) => parseAccounting(v ?? null));
   let missing = 0;
   const corrupt: string[] = [];
-  const items = parsed.map(({ id, body, event }) => {
-    const key = accountingKey(event.msg_id);
-    const acct = parseAccounting(byKey.get(key) ?? null);
-    if (!acct.ok) corrupt.push(`${key}: ${acct.reason}`);
+  const items = new Array<Item>(parsed.length);
+  for (let n = 0; n < parsed.length; n++) {
+    const { id, body, event } = parsed[n]!;
+    const acct = accountings[keyOf[n]!]!;
+    if (!acct.ok) corrupt.push(`${keys[keyOf[n]!]}: ${acct.reason}`);
     const accounting = acct.ok ? acct.accounting : null;
     if (accounting === null) missing++;
     const record = sink.format(event, accounting);
     // Buffer.byteLength is native: ~10× faster than core's utf8ByteLength on the hot path.
-    return { id, body, eventId: event.event_id, record, bytes: Buffer.byteLength(record) + 1 };
-  });
+    items[n] = { id, body, eventId: event.event_id, record, bytes: Buffer.byteLength(record) + 1 };
+  }
   return { items, malformed, missing, corrupt };
 }
