@@ -224,6 +224,22 @@ function defineCases(backend: () => Backend) {
     }
   }, 60_000);
 
+  test("acct-etl -logfile appends the log to a file and leaves stdout and stderr empty", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "mtatrack-etl-log-"));
+    try {
+      const logfile = join(dir, "acct-etl.log");
+      const run = await runWith(backend().url(), `${HEADER}b,x,y,z\n${EXAMPLE_ROW}`, ["-logfile", logfile]);
+      expect(run.code).toBe(0);
+      expect(run.stdout).toBe("");
+      expect(run.stderr).toBe("");
+      const log = await Bun.file(logfile).text();
+      expect(log).toContain("stdin:2: skipped (not-delivery)");
+      expect(log).toContain("Summary: rows 3, headers 1, stored 1, skipped 1 (not-delivery 1)");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test("acct-etl lands a row from a quiet pipe without waiting for more input or EOF", async () => {
     const proc = spawnEtl(backend().url());
     try {
