@@ -105,6 +105,8 @@ interface SessionState {
   override: SmtpReply | null;
   filterEhlo: boolean;
   inData: boolean;
+  /** The MTA's reply to DATA, sent when the client said DATA (relay mode). */
+  dataReply: Promise<SmtpReply> | null;
   messages: number;
 }
 
@@ -183,7 +185,7 @@ export async function createSmtpProxy(deps: SmtpProxyDeps): Promise<SmtpProxyHan
   // ---- per-connection hooks ---------------------------------------------------------------------------
 
   function adopt(conn: RawConnection): void {
-    const state: SessionState = { conn, upstream: null, opening: null, lost: null, override: null, filterEhlo: false, inData: false, messages: 0 };
+    const state: SessionState = { conn, upstream: null, opening: null, lost: null, override: null, filterEhlo: false, inData: false, dataReply: null, messages: 0 };
     sessions.set(conn.id, state);
     metrics.connection(1);
     const debug = deps.downstreamDebug;
@@ -243,22 +245,12 @@ export async function createSmtpProxy(deps: SmtpProxyDeps): Promise<SmtpProxyHan
       }
       const upstream = state.upstream;
       if (state.lost || !upstream?.usable) return void (conn.send(421, `4.4.2 ${state.lost ?? "Upstream connection lost"}`, false), callback());
-      timed(upstream, "DATA").then(
-        (reply) => {
-          if (reply.code !== 354) {
-            state.override = reply;
-            conn.send(reply.code, reply.lines.join(" "));
-            return callback();
-          }
-          state.inData = true;
-          state.override = reply; // smtp-server's own 354 becomes the MTA's
-          data.call(conn, command, callback);
-        },
-        (error: unknown) => {
-          conn.send(...lose(state, error));
-          callback();
-        },
-      );
+      // DATA goes upstream now and the client gets 354 at once: the MTA's answer is awaited while the
+      // body arrives (one round trip less per message). A refusal becomes the reply to the final dot.
+      state.dataReply = timed(upstream, "DATA");
+      state.dataReply.catch(() => undefined);
+      state.inData = true;
+      data.call(conn, command, callback);
     };
 
     const rset = conn.handler_RSET;
@@ -497,18 +489,19 @@ export async function createSmtpProxy(deps: SmtpProxyDeps): Promise<SmtpProxyHan
         rewritten = await deps.rewriter.rewrite(guard.input, { rcpt });
         const abort = tooBig();
         if (abort) throw abort;
-        const reply = await timed(upstream, "DATA");
-        if (reply.code !== 354) {
-          // The MTA refused DATA: its refusal is the answer to this message.
-          replyText = `${reply.code} ${reply.lines.join(" / ")}`;
-          result = reply.code >= 500 ? "rejected" : "deferred";
-          // smtp-server ends the client's transaction with this reply; end the MTA's too.
-          await resetUpstream(state);
-          state.override = reply;
-          return callback(smtpError(reply.code, reply.lines.join(" ")));
-        }
-        source = rewritten.stream();
       }
+      const dataReply = deps.rewriter ? await timed(upstream, "DATA") : await state.dataReply!;
+      if (dataReply.code !== 354) {
+        // The MTA refused DATA: its refusal answers this message; smtp-server ends the client's
+        // transaction with it, so end the MTA's too.
+        guard.abort();
+        replyText = `${dataReply.code} ${dataReply.lines.join(" / ")}`;
+        result = dataReply.code >= 500 ? "rejected" : "deferred";
+        await resetUpstream(state);
+        state.override = dataReply;
+        return callback(smtpError(dataReply.code, dataReply.lines.join(" ")));
+      }
+      if (rewritten) source = rewritten.stream();
       const debug = deps.upstreamDataDebug;
       const sent = await upstream.sendMessage(source, { tee: debug ? (chunk) => debug.write(chunk) : undefined, abortIf: tooBig });
       bytesOut = sent.bytes;
@@ -541,6 +534,7 @@ export async function createSmtpProxy(deps: SmtpProxyDeps): Promise<SmtpProxyHan
       }
     } finally {
       state.inData = false;
+      state.dataReply = null;
       state.messages++;
       const s: RewriteSummary | null = rewritten?.summary ?? null;
       if (s?.outcome === "fallback") metrics.rewriteFailure(s.reason ?? "unknown");
@@ -572,6 +566,8 @@ export async function createSmtpProxy(deps: SmtpProxyDeps): Promise<SmtpProxyHan
     // smtp-server creates one SMTPConnection per socket here; hooking it before its first command is what
     // lets the proxy relay the MTA's replies verbatim (see the module comment).
     override connect(socket: net.Socket, socketOptions: unknown): void {
+      // Replies are short writes; without this Nagle can hold one until the client's delayed ACK.
+      socket.setNoDelay?.(true);
       const before = this.connections.size;
       // @ts-expect-error connect() is smtp-server API the type declarations do not list
       super.connect(socket, socketOptions);

@@ -109,6 +109,9 @@ function connectSocket(opts: UpstreamOptions, implicit: boolean): Promise<net.So
       socket.destroy();
       reject(new UpstreamError("timeout", `Cannot connect to upstream ${opts.host}:${opts.port}: no answer within ${timeoutMs} ms`));
     }, timeoutMs);
+    // SMTP is request/reply: Nagle would hold a short command (or the final ".\r\n" after a message)
+    // until the peer's delayed ACK, up to 40 ms per exchange.
+    socket.setNoDelay(true);
     socket.once(implicit ? "secureConnect" : "connect", () => {
       clearTimeout(timer);
       socket.removeAllListeners("error");
@@ -245,6 +248,9 @@ export class UpstreamConnection {
   ): Promise<{ reply: SmtpReply; bytes: number }> {
     const stuffer = new DotStuffer();
     let bytes = 0;
+    // The last chunk is held back and written together with the terminator: one write (and one packet)
+    // fewer per message.
+    let held: Uint8Array | null = null;
     try {
       for await (const chunk of source) {
         const abort = opts.abortIf?.();
@@ -252,7 +258,8 @@ export class UpstreamConnection {
         bytes += chunk.length;
         opts.tee?.(chunk);
         if (this.#failure) throw this.#failure;
-        if (!this.#socket.write(stuffer.push(chunk))) await this.#drain();
+        if (held && !this.#socket.write(held)) await this.#drain();
+        held = stuffer.push(chunk);
       }
       const abort = opts.abortIf?.();
       if (abort) throw abort;
@@ -263,7 +270,7 @@ export class UpstreamConnection {
       throw reason;
     }
     this.#opts.trace?.(">", `<${bytes} bytes of message data>`);
-    this.#write(stuffer.end());
+    this.#write(held ? Buffer.concat([held, stuffer.end()]) : stuffer.end());
     const reply = await this.readReply(opts.timeoutMs ?? this.#opts.dataTimeoutMs ?? 600_000);
     return { reply, bytes };
   }
