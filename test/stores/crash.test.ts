@@ -61,6 +61,28 @@ function crashSuite(name: string, freshUrl: () => string): void {
       }
     }, 20_000);
 
+    test("two consumer processes draining one queue in parallel never get the same event (no kills: no duplicates)", async () => {
+      const url = freshUrl();
+      const store = await openStore(url);
+      const q = store.queue({ name: "excl" });
+      for (let i = 0; i < 20_000; i += 500) await q.push(Array.from({ length: 500 }, (_, j) => `e:${i + j}`));
+      await store.kv.setMany([["excl:done", "1"]], { ttlSeconds: 600 });
+      const seen = new Map<string, number>();
+      const consumers = ["x1", "x2"].map((c) => spawnFixture("consumer.ts", [url, "excl", c, "60000"]));
+      const perConsumer = [0, 0];
+      await Promise.all(consumers.map((c, k) => collectLines(c.stdout, (line) => {
+        if (!line) return;
+        perConsumer[k]!++;
+        seen.set(line, (seen.get(line) ?? 0) + 1);
+      })));
+      expect(await Promise.all(consumers.map((c) => c.exited))).toEqual([0, 0]);
+      await store.close();
+      expect(seen.size).toBe(20_000);
+      expect([...seen.values()].filter((n) => n > 1)).toEqual([]);
+      expect(perConsumer[0]).toBeGreaterThan(0);
+      expect(perConsumer[1]).toBeGreaterThan(0);
+    }, 60_000);
+
     test("100,000 events from 4 producer processes, 2 consumer processes (one killed and replaced): none lost", async () => {
       const url = freshUrl();
       const perProducer = 25_000;

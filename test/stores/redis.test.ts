@@ -131,4 +131,28 @@ describeWithRedis("redis store across a server restart", (redis) => {
       await server.stop();
     }
   }, 30_000);
+
+  test("after a restart without persistence (queue and group gone) the group is recreated and work goes on", async () => {
+    if (!redis().owned) return;
+    const server = await startRedis();
+    const store = await openStore(server.url);
+    try {
+      const q = store.queue({ name: "events" });
+      await q.push(["lost with the server"]);
+      expect(await q.claim("c", { max: 5, leaseMs: 1000 })).toHaveLength(1);
+      await server.kill();
+      await server.restart();
+      let pushed = false;
+      const deadline = Date.now() + 10_000;
+      while (!pushed && Date.now() < deadline) {
+        pushed = await q.push(["after restart"]).then(() => true, () => false);
+        if (!pushed) await Bun.sleep(200);
+      }
+      expect(pushed).toBe(true);
+      expect((await q.claim("c", { max: 5, leaseMs: 1000 })).map((e) => e.body)).toEqual(["after restart"]);
+    } finally {
+      await store.close();
+      await server.stop();
+    }
+  }, 30_000);
 });
