@@ -2,6 +2,7 @@
  * @module The accounting pipeline: a byte stream of PowerMTA CSV → rows → KV writes in batches, bad rows
  * counted and skipped, store outages retried up to a bound. Built from a deps object; the command owns I/O.
  */
+import { formatSummary } from "../core/acct-etl-config.ts";
 import { CsvParser, type CsvRow } from "../core/csv-parser.ts";
 import { ACCT_HEADERS_KEY, AcctRecordMapper, type AcctSkipReason } from "../core/csv-record.ts";
 import { CLIError } from "../errors.ts";
@@ -36,6 +37,8 @@ export interface AcctPipelineOptions {
   maxRecordLength?: number;
   /** Skipped rows logged per reason before the rest are only counted. @default 20 */
   logLimitPerReason?: number;
+  /** Log the counters this often, so a pipe that runs for days shows it is alive; 0 = never. @default 3600000 */
+  statsIntervalMs?: number;
 }
 
 /** Counters, live (from {@link AcctPipeline.stats}) or final (from close). */
@@ -108,6 +111,7 @@ class Pipeline implements AcctPipeline {
   /** The last header handed to the writer (or waiting for it): PowerMTA repeats headers, one write is enough. */
   #headerQueued: string | null = null;
   #timer: ReturnType<typeof setTimeout> | null = null;
+  #statsTimer: ReturnType<typeof setInterval> | null = null;
   #inflight: Promise<void> | null = null;
   #fatal: CLIError | null = null;
   #closing = false;
@@ -128,6 +132,11 @@ class Pipeline implements AcctPipeline {
     this.#maxRecord = o.maxRecordLength ?? 65536;
     this.#logLimit = o.logLimitPerReason ?? 20;
     this.#mapper = new AcctRecordMapper({ fields: o.fields });
+    const every = o.statsIntervalMs ?? 3_600_000;
+    if (every > 0) {
+      this.#statsTimer = setInterval(() => this.#log.info(`So far: ${formatSummary(this.#s)}`), every);
+      (this.#statsTimer as { unref?: () => void }).unref?.(); // never the reason the process stays up
+    }
   }
 
   consume(input: ReadableStream<Uint8Array>, { name = "stdin" }: ConsumeOptions = {}): Promise<void> {
@@ -328,7 +337,8 @@ class Pipeline implements AcctPipeline {
     }
     await this.flush().catch(() => {});
     if (this.#timer) clearTimeout(this.#timer);
-    this.#timer = null;
+    if (this.#statsTimer) clearInterval(this.#statsTimer);
+    this.#timer = this.#statsTimer = null;
     return this.stats();
   }
 }

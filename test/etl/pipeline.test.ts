@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createAcctPipeline } from "../../src/etl/pipeline.ts";
+import { createLogger } from "../../src/log.ts";
 import { openStore } from "../../src/stores/open-store.ts";
 import type { Store } from "../../src/stores/types.ts";
 
@@ -94,4 +95,18 @@ test("consume() writes acct_headers once for a header PowerMTA repeats unchanged
   const summary = await etl.close();
   expect(summary).toMatchObject({ rows: 4, headers: 2, stored: 2 });
   expect(headerWrites.length).toBe(1);
+});
+
+test("the pipeline logs its counters every statsIntervalMs while an input stays open", async () => {
+  const lines: string[] = [];
+  const log = createLogger({ json: true, stream: { write: (l: string) => lines.push(l) } as unknown as NodeJS.WritableStream });
+  const etl = createAcctPipeline({ kv: store.kv, log }, { statsIntervalMs: 30 });
+  const pipe = openPipe();
+  const done = etl.consume(pipe.stream);
+  pipe.write(`${HEADER}d,r,id1,0\n`);
+  await Bun.sleep(300);
+  pipe.end();
+  await done;
+  await etl.close();
+  expect(lines.some((l) => l.includes("So far: rows 2, headers 1"))).toBe(true);
 });
