@@ -291,7 +291,7 @@ describe("message rewriter behaviours", () => {
       const reference = await rewriteMessageBytes({ ...allOn, settings: { htmlEngine: "parse5" } }, bytes, { rcpt: RCPT, messageId: MSG_ID });
       expect(reference.bytes.equals(fast.bytes)).toBe(true);
     }
-  });
+  }, 60_000);
 });
 
 describe("message rewriter spooling and failures", () => {
