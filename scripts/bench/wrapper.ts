@@ -98,10 +98,12 @@ async function* once(msg: Buffer): AsyncIterable<Uint8Array> {
   yield msg;
 }
 
-async function sendAll(port: number, messages: Buffer[], connections: number): Promise<{ seconds: number; bytes: number; failed: number }> {
-  const conns: UpstreamConnection[] = await Promise.all(
-    Array.from({ length: connections }, () => openUpstream({ host: "127.0.0.1", port, ehloName: "bench.client", startTls: false })),
-  );
+/** Opens the client's connections once per case (a pool, as real submitters keep): setup is not timed. */
+function openPool(port: number, connections: number): Promise<UpstreamConnection[]> {
+  return Promise.all(Array.from({ length: connections }, () => openUpstream({ host: "127.0.0.1", port, ehloName: "bench.client", startTls: false })));
+}
+
+async function sendAll(conns: UpstreamConnection[], messages: Buffer[]): Promise<{ seconds: number; bytes: number; failed: number }> {
   let next = 0;
   let bytes = 0;
   let failed = 0;
@@ -121,9 +123,7 @@ async function sendAll(port: number, messages: Buffer[], connections: number): P
       }
     }),
   );
-  const seconds = (performance.now() - started) / 1000;
-  await Promise.all(conns.map((c) => c.quit()));
-  return { seconds, bytes, failed };
+  return { seconds: (performance.now() - started) / 1000, bytes, failed };
 }
 
 async function spawnLine(cmd: string[], match: RegExp): Promise<{ proc: ReturnType<typeof Bun.spawn>; line: string }> {
@@ -169,11 +169,11 @@ async function main(): Promise<void> {
   const avg = messages.reduce((n, m) => n + m.length, 0) / messages.length;
   console.log(`wrapper benchmark (bun ${Bun.version}; ${total} messages of ${(avg / 1024).toFixed(1)} KB avg per case over ${connections} connections, in ${rounds} interleaved slices)`);
   const cases = [
-    { name: "ceiling (client -> sink)", port: sinkPort },
-    { name: "wrapper, tracking off", port: off.port },
-    { name: "wrapper, tracking on", port: on.port },
+    { name: "ceiling (client -> sink)", port: sinkPort, pool: await openPool(sinkPort, connections) },
+    { name: "wrapper, tracking off", port: off.port, pool: await openPool(off.port, connections) },
+    { name: "wrapper, tracking on", port: on.port, pool: await openPool(on.port, connections) },
   ];
-  for (const c of cases) await sendAll(c.port, messages.slice(0, 100), connections); // warm-up
+  for (const c of cases) await sendAll(c.pool, messages.slice(0, 100)); // warm-up
   // The machine is shared and noisy: interleave short slices of the run, and compare each case with the
   // ceiling measured right before it, in the same slice.
   const perRound = Math.ceil(total / rounds);
@@ -183,7 +183,7 @@ async function main(): Promise<void> {
     const slice = messages.slice(r * perRound, (r + 1) * perRound);
     let ceiling = 0;
     for (const c of cases) {
-      const res = await sendAll(c.port, slice, connections);
+      const res = await sendAll(c.pool, slice);
       if (res.failed) throw new Error(`${c.name}: ${res.failed} messages not accepted`);
       const rate = slice.length / res.seconds;
       if (c.port === sinkPort) ceiling = rate;
@@ -198,6 +198,7 @@ async function main(): Promise<void> {
     const rs = ratios.get(c.name);
     console.log(`| ${c.name} | ${rate.toFixed(0)} | ${((rate * avg) / 2 ** 20).toFixed(1)} | ${rs ? `${(median(rs) * 100).toFixed(0)}%` : "100%"} |`);
   }
+  await Promise.all(cases.flatMap((c) => c.pool.map((conn) => conn.quit())));
   for (const p of [off.proc, on.proc, sink.proc]) p.kill("SIGTERM");
   await Promise.all([off.proc.exited, on.proc.exited, sink.proc.exited]);
 }
