@@ -4,7 +4,7 @@
  * native TLS.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort } from "../helpers/redis-server.ts";
@@ -12,11 +12,15 @@ import { openStore } from "../../src/stores/open-store.ts";
 import { createLinkCodec } from "../../src/core/link-codec.ts";
 import { parseKeyRing } from "../../src/core/key-ring.ts";
 import { nativePrimitives } from "../../src/runtime/codec-primitives.ts";
+import { hostTarget } from "../../scripts/build-targets.ts";
 
 const root = join(import.meta.dir, "../..");
 const keySpec = "e2e:0123456789abcdef0123456789abcdef";
 const codec = createLinkCodec({ primitives: nativePrimitives, keys: parseKeyRing([keySpec]) });
-const deno = Bun.which("deno") ?? (Bun.file(join(root, "node_modules/.bin/deno")).size ? join(root, "node_modules/.bin/deno") : null);
+const deno = [join(root, "node_modules/.bin/deno"), Bun.which("deno")].find((p): p is string => Boolean(p && existsSync(p))) ?? null;
+const binaryPath = join(root, "dist", hostTarget().file);
+const requireBinary = process.env.MTATRACK_REQUIRE_BINARY === "1";
+const main = join(root, "src/main.ts");
 
 let dir: string;
 beforeAll(() => {
@@ -27,7 +31,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 async function startProcess(runtime: string[], name: string, extra: string[] = []) {
   const port = await freePort();
   const store = `sqlite:${join(dir, `${name}.db`)}`;
-  const proc = Bun.spawn([...runtime, join(root, "src/main.ts"), "tracker", "-in_hostport", `127.0.0.1:${port}`, "--store", store,
+  const proc = Bun.spawn([...runtime, "tracker", "-in_hostport", `127.0.0.1:${port}`, "--store", store,
     "--spool", join(dir, `${name}.spool`), "--link-key", keySpec, ...extra], { stdout: "pipe", stderr: "pipe", cwd: root, env: { ...process.env, NO_COLOR: "1" } });
   let stderr = "";
   const reader = (async () => {
@@ -50,7 +54,11 @@ async function eventsIn(storeUrl: string): Promise<{ type: string; msg_id: strin
   }
 }
 
-const runtimes: [string, string[] | null][] = [["bun", [process.execPath]], ["deno", deno ? [deno, "run", "-A"] : null]];
+const runtimes: [string, string[] | null][] = [
+  ["bun", [process.execPath, main]],
+  ["deno", deno ? [deno, "run", "-A", main] : null],
+  ["the compiled binary", existsSync(binaryPath) || requireBinary ? [binaryPath] : null],
+];
 
 for (const [name, runtime] of runtimes) {
   describe.skipIf(!runtime)(`mtatrack tracker under ${name}`, () => {
@@ -83,12 +91,12 @@ for (const [name, runtime] of runtimes) {
 }
 
 describe("mtatrack tracker flags", () => {
-  test("native TLS with --tls-cert and --tls-key", async () => {
+  test.skipIf(!Bun.which("openssl"))("native TLS with --tls-cert and --tls-key", async () => {
     const cert = join(dir, "cert.pem");
     const key = join(dir, "key.pem");
     const gen = Bun.spawnSync(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=localhost"], { stderr: "pipe" });
     expect(gen.exitCode).toBe(0);
-    const t = await startProcess([process.execPath], "tls", ["--tls-cert", cert, "--tls-key", key]);
+    const t = await startProcess([process.execPath, main], "tls", ["--tls-cert", cert, "--tls-key", key]);
     try {
       const res = await fetch(`https://127.0.0.1:${t.port}/robots.txt`, { tls: { rejectUnauthorized: false } } as RequestInit);
       expect(res.status).toBe(200);
@@ -99,8 +107,25 @@ describe("mtatrack tracker flags", () => {
     }
   }, 60_000);
 
+  test("--workers 2 serves from two processes on one port, each with its own spool, and stops on SIGTERM", async () => {
+    const t = await startProcess([process.execPath, main], "workers", ["--workers", "2"]);
+    try {
+      const deadline = Date.now() + 20_000;
+      while (!(t.stderr().includes("[tracker:1]") && t.stderr().includes("[tracker:2]")) && Date.now() < deadline) await Bun.sleep(50);
+      const answers = await Promise.all(Array.from({ length: 20 }, (_, i) =>
+        fetch(`http://127.0.0.1:${t.port}/${codec.encode({ action: "open", msgId: `w-${i}`, rcpt: null, targetUrl: null })}`)));
+      expect(answers.every((r) => r.status === 200)).toBe(true);
+      expect(existsSync(join(dir, "workers.spool.w1"))).toBe(true);
+      expect(existsSync(join(dir, "workers.spool.w2"))).toBe(true);
+    } finally {
+      t.proc.kill("SIGTERM");
+      expect(await t.proc.exited).toBe(0);
+    }
+    expect((await eventsIn(t.store)).filter((e) => e.msg_id.startsWith("w-"))).toHaveLength(20);
+  }, 60_000);
+
   test("a bad flag value exits 1 with the reason", async () => {
-    const proc = Bun.spawn([process.execPath, join(root, "src/main.ts"), "tracker", "--trust-proxy", "10.0.0.0/99"], { stderr: "pipe", stdout: "pipe", cwd: root });
+    const proc = Bun.spawn([process.execPath, main, "tracker", "--trust-proxy", "10.0.0.0/99"], { stderr: "pipe", stdout: "pipe", cwd: root });
     expect(await proc.exited).toBe(1);
     expect(await new Response(proc.stderr).text()).toContain('"10.0.0.0/99"');
   });
