@@ -9,7 +9,7 @@
  * of going out altered.
  */
 import { createHash, randomBytes, type Hash } from "node:crypto";
-import { Readable, Transform, type TransformCallback } from "node:stream";
+import { PassThrough, Readable, Transform, type TransformCallback } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { Joiner, Splitter } from "@zone-eu/mailsplit";
 import * as libqp from "libqp";
@@ -536,4 +536,33 @@ export async function rewriteMessageBytes(
     await result.close();
     await rewriter.close();
   }
+}
+
+/**
+ * The pipeline-friendly form: a Readable that stays silent until the rewrite has finished, then streams the
+ * bytes to relay (the rewrite, or the original after a failure) and frees the spools at its end. `summary`
+ * settles when the rewrite has finished; if the input fails, both the stream and `summary` reject.
+ * @example
+ * const { output, summary } = rewriteToStream(rewriter, dataStream, { rcpt });
+ * await pipeline(output, upstreamData); log.info(await summary);
+ */
+export function rewriteToStream(
+  rewriter: MessageRewriter,
+  input: Readable | AsyncIterable<Uint8Array>,
+  envelope: Envelope,
+): { output: Readable; summary: Promise<RewriteSummary> } {
+  const output = new PassThrough();
+  // the failure also reaches readers through the stream's errored state (pipeline, async iteration); this
+  // listener only keeps an 'error' emitted before anyone reads from turning into an uncaught exception
+  output.on("error", () => {});
+  const summary = rewriter.rewrite(input, envelope).then((message) => {
+    const source = message.stream();
+    const release = () => void message.close();
+    source.once("error", (error) => output.destroy(error));
+    output.once("close", release);
+    source.pipe(output);
+    return message.summary;
+  });
+  summary.catch((error: unknown) => output.destroy(error instanceof Error ? error : new Error(String(error))));
+  return { output, summary };
 }

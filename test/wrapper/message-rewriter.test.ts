@@ -12,7 +12,7 @@ import { Readable } from "node:stream";
 import { parseKeyRing } from "../../src/core/key-ring.ts";
 import { createLinkCodec, type DecodedLink } from "../../src/core/link-codec.ts";
 import { nativePrimitives } from "../../src/runtime/codec-primitives.ts";
-import { createMessageRewriter, rewriteMessageBytes, type MessageRewriterDeps, type RewriteSummary } from "../../src/wrapper/message-rewriter.ts";
+import { createMessageRewriter, rewriteMessageBytes, rewriteToStream, type MessageRewriterDeps, type RewriteSummary } from "../../src/wrapper/message-rewriter.ts";
 import { canonicalTree, decodePart, splitJoin, splitMessage, type Piece, type Untracker } from "./_mime.ts";
 import { corpus } from "./corpus.ts";
 
@@ -328,6 +328,31 @@ describe("message rewriter spooling and failures", () => {
     const { bytes, summary } = await rewriteMessageBytes({ ...allOn, settings: { maxPartBytes: 1000 } }, big.bytes, { rcpt: RCPT });
     expect(summary).toMatchObject({ outcome: "fallback", reason: "part-too-large" });
     expect(bytes.equals(big.bytes)).toBe(true);
+  });
+
+  test("rewriteToStream() streams exactly what rewriteMessageBytes() gives, and cleans up its spool", async () => {
+    const big = fixtures.find((f) => f.name.startsWith("32-"))!;
+    const dir = mkdtempSync(join(tmpdir(), "mtatrack-test-"));
+    const expectedBytes = (await rewriteMessageBytes(allOn, big.bytes, { rcpt: RCPT, messageId: MSG_ID })).bytes;
+    const rewriter = createMessageRewriter({ ...allOn, settings: { spoolMemoryBytes: 4096, spoolDir: dir } });
+    const { output, summary } = rewriteToStream(rewriter, Readable.from([big.bytes]), { rcpt: RCPT, messageId: MSG_ID });
+    const chunks: Buffer[] = [];
+    for await (const c of output) chunks.push(c as Buffer);
+    expect(Buffer.concat(chunks).equals(expectedBytes)).toBe(true);
+    expect((await summary).outcome).toBe("rewritten");
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
+  test("rewriteToStream() errors the stream when the input fails", async () => {
+    const rewriter = createMessageRewriter(allOn);
+    async function* broken() {
+      yield Buffer.from("From: a@example.com\r\n");
+      throw new Error("client went away");
+    }
+    const { output, summary } = rewriteToStream(rewriter, broken(), { rcpt: null });
+    await expect(summary).rejects.toThrow("client went away");
+    await expect((async () => { for await (const _ of output) void _; })()).rejects.toThrow("client went away");
   });
 
   test("metrics receive one summary per message", async () => {
