@@ -21,11 +21,18 @@ async function freePort(): Promise<number> {
   return port;
 }
 
+const started = new Set<ReturnType<typeof Bun.spawn>>();
+afterAll(() => {
+  // A test that failed before stop() must not leave its wrapper running.
+  for (const proc of started) if (proc.exitCode === null) proc.kill("SIGKILL");
+});
+
 /** Starts the wrapper command and resolves once it logs that it listens. */
 async function startWrapper(runtime: "bun" | "deno", flags: string[], runtimeFlags: string[] = []) {
   const port = await freePort();
   const cmd = runtime === "bun" ? [join(bin, "bun"), ...runtimeFlags, "src/main.ts"] : [join(bin, "deno"), "run", "-A", "src/main.ts"];
   const proc = Bun.spawn([...cmd, "wrapper", "-in_hostport", `127.0.0.1:${port}`, ...flags], { cwd: root, stdout: "pipe", stderr: "pipe" });
+  started.add(proc);
   let log = "";
   const reader = (async () => {
     for await (const chunk of proc.stderr as unknown as AsyncIterable<Uint8Array>) log += new TextDecoder().decode(chunk);

@@ -570,3 +570,150 @@ describe("smtp proxy shutdown", () => {
     await upstream.close();
   });
 });
+
+describe("smtp proxy protocol details the original got wrong", () => {
+  let upstream: TestUpstream;
+  beforeAll(async () => {
+    upstream = await startTestUpstream();
+  });
+  afterAll(async () => {
+    await upstream.close();
+  });
+
+  test("HELO gets exactly one reply, and commands before HELO/EHLO get 503 instead of silence", async () => {
+    const { port, close } = await startProxy(upstream.port);
+    try {
+      const c = await rawClient(port);
+      await c.reply();
+      c.send("MAIL FROM:<a@example.com>\r\n");
+      expect(await c.reply()).toMatch(/^503 /);
+      c.send("HELO client.test\r\nNOOP\r\n");
+      expect(await c.reply()).toMatch(/^250 proxy\.test /);
+      expect(await c.reply()).toMatch(/^250 /); // the NOOP's, not a second HELO reply
+      c.socket.destroy();
+    } finally {
+      await close();
+    }
+  });
+
+  test("an idle client is told 421 and disconnected after --idle-timeout", async () => {
+    const { port, close } = await startProxy(upstream.port, { idleTimeoutMs: 500 });
+    try {
+      const c = await rawClient(port);
+      await c.reply();
+      expect(await c.reply(3000)).toMatch(/^421 /);
+      await c.closed();
+    } finally {
+      await close();
+    }
+  });
+
+  test("connections over --max-clients get 421", async () => {
+    const { port, close } = await startProxy(upstream.port, { maxClients: 1 });
+    try {
+      const first = await rawClient(port);
+      expect(await first.reply()).toMatch(/^220 /);
+      const second = await rawClient(port);
+      expect(await second.reply()).toMatch(/^421 /);
+      first.socket.destroy();
+    } finally {
+      await close();
+    }
+  });
+});
+
+describe("smtp proxy AUTH modes and traces", () => {
+  test("--auth local checks the credentials file; the MTA sees no client credentials", async () => {
+    const upstream = await startTestUpstream();
+    const creds = new Map([["carol", "pa55"]]);
+    const { port, close } = await startProxy(upstream.port, { auth: { kind: "local", verify: (u, p) => creds.get(u) === p } });
+    try {
+      const bad = transport(port, { auth: { user: "carol", pass: "nope" } });
+      const err = (await bad.sendMail({ envelope: { from: "a@example.com", to: ["b@example.com"] }, raw: plainMessage }).catch((e) => e)) as { response?: string };
+      expect(err.response).toBe("535 5.7.8 Authentication credentials invalid");
+      bad.close();
+      const noAuth = transport(port);
+      const denied = (await noAuth.sendMail({ envelope: { from: "a@example.com", to: ["b@example.com"] }, raw: plainMessage }).catch((e) => e)) as { responseCode?: number };
+      expect(denied.responseCode).toBe(530);
+      noAuth.close();
+      const good = transport(port, { auth: { user: "carol", pass: "pa55" } });
+      await good.sendMail({ envelope: { from: "a@example.com", to: ["b@example.com"] }, raw: plainMessage });
+      good.close();
+      expect(upstream.received).toHaveLength(1);
+      expect(upstream.received[0]!.user).toBeNull();
+    } finally {
+      await close();
+      await upstream.close();
+    }
+  });
+
+  test("XOAUTH2 is forwarded as the client sent it", async () => {
+    const scripted = await startScriptedUpstream({ EHLO: "250-scripted.test\r\n250 AUTH PLAIN XOAUTH2\r\n", AUTH: "235 2.7.0 Accepted\r\n" });
+    const { port, close } = await startProxy(scripted.port);
+    try {
+      const c = await rawClient(port);
+      await c.reply();
+      c.send("EHLO client.test\r\n");
+      expect(await c.reply()).toContain("250-AUTH PLAIN LOGIN XOAUTH2\r\n");
+      const token = Buffer.from("user=u@example.com\x01auth=Bearer tok123\x01\x01").toString("base64");
+      c.send(`AUTH XOAUTH2 ${token}\r\n`);
+      expect(await c.reply()).toBe("235 2.7.0 Accepted\r\n");
+      expect(scripted.lines).toContain(`AUTH XOAUTH2 ${token}`);
+      c.socket.destroy();
+    } finally {
+      await close();
+      await scripted.close();
+    }
+  });
+
+  test("--verbose traces both legs with AUTH secrets masked; the debug captures get the conversation and the message as sent", async () => {
+    const upstream = await startTestUpstream();
+    const lines: string[] = [];
+    const log = { debug: (m: string) => lines.push(m), info: (m: string) => lines.push(m), warn: (m: string) => lines.push(m), error: (m: string) => lines.push(m) };
+    const logger = { ...log, withTag: () => logger } as never;
+    const down: string[] = [];
+    const up: Buffer[] = [];
+    const { port, close } = await startProxy(upstream.port, {
+      verbose: true,
+      log: logger,
+      downstreamDebug: { write: (c: string | Uint8Array) => down.push(Buffer.from(c).toString()) },
+      upstreamDataDebug: { write: (c: string | Uint8Array) => up.push(Buffer.from(c)) },
+    });
+    try {
+      const t = transport(port, { auth: { user: "alice", pass: "secret" } });
+      await t.sendMail({ envelope: { from: "a@example.com", to: ["b@example.com"] }, raw: plainMessage });
+      t.close();
+      const token = Buffer.from("\0alice\0secret").toString("base64");
+      const all = lines.join("\n") + down.join("");
+      expect(all).not.toContain(token);
+      expect(all).not.toContain("secret");
+      expect(lines.some((l) => l.includes("upstream -> AUTH PLAIN /* secured */"))).toBe(true);
+      expect(lines.some((l) => l.includes("upstream -> MAIL FROM:<a@example.com>"))).toBe(true);
+      expect(lines.some((l) => /upstream <- 250 2\.6\.0 Ok: queued/.test(l))).toBe(true);
+      expect(down.join("")).toContain("MAIL FROM:<a@example.com>");
+      expect(Buffer.concat(up).toString()).toBe(plainMessage);
+    } finally {
+      await close();
+      await upstream.close();
+    }
+  });
+
+  test("reloadTls() gives new connections the new certificate", async () => {
+    const upstream = await startTestUpstream();
+    const { port, proxy, close } = await startProxy(upstream.port, { tls: cert });
+    try {
+      const { execFileSync } = await import("node:child_process");
+      const { readFileSync } = await import("node:fs");
+      execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=renewed.test", "-keyout", `${cert.dir}/k2.pem`, "-out", `${cert.dir}/c2.pem`], { stdio: "ignore" });
+      const renewed = { key: readFileSync(`${cert.dir}/k2.pem`, "utf8"), cert: readFileSync(`${cert.dir}/c2.pem`, "utf8") };
+      proxy.reloadTls(renewed);
+      const t = nodemailer.createTransport({ host: "127.0.0.1", port, requireTLS: true, tls: { ca: renewed.cert, servername: "renewed.test" } });
+      const info = await t.sendMail({ envelope: { from: "a@example.com", to: ["b@example.com"] }, raw: plainMessage });
+      expect(info.response).toMatch(/^250 /);
+      t.close();
+    } finally {
+      await close();
+      await upstream.close();
+    }
+  });
+});
