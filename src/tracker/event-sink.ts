@@ -54,7 +54,7 @@ export interface EventSink {
   readonly degraded: boolean;
   /** Marks the store as failing (e.g. a KV call timed out), so the next events go straight to the spool. */
   reportStoreFailure(error: unknown): void;
-  /** Tries to empty the spool into the store, until it is empty or `deadlineMs` passes. */
+  /** Tries to empty the spool into the store, until it is empty, the store refuses, or `deadlineMs` passes. */
   drain(deadlineMs: number): Promise<void>;
   /** Stops the replayer after waiting for submissions in progress; does not close the spool. */
   close(): Promise<void>;
@@ -273,7 +273,11 @@ export function createEventSink(opts: EventSinkOptions): EventSink {
           if (unsettled.size > 0) break;
         }
         const before = spool.stats().records;
-        await runReplay();
+        // A replay push can take up to replayTimeoutMs; the caller's deadline wins.
+        await settleWithin(runReplay(), Math.max(0, deadline - now()));
+        // The store refused the replay: it is down, and waiting out the deadline would only delay a
+        // shutdown. The records stay in the spool for the next start.
+        if (spool.stats().records >= before && storeDown) break;
         if (spool.stats().records >= before) await sleep(Math.min(200, Math.max(0, deadline - now())));
       }
     },
@@ -281,8 +285,10 @@ export function createEventSink(opts: EventSinkOptions): EventSink {
       await waitFor(() => pending.length === 0 && inFlight === 0, now() + timeoutMs + 100, now);
       closed = true;
       clearInterval(timer);
-      await Promise.allSettled([...active]);
-      if (replaying) await replaying;
+      await settleWithin(Promise.allSettled([...active]), timeoutMs + 100);
+      // A replay still running is left to finish or fail on its own: its records stay in the spool
+      // until committed, so the next start pushes them (the crash window of spool.ts).
+      if (replaying) await settleWithin(replaying, timeoutMs);
     },
   };
 }
@@ -292,6 +298,18 @@ async function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   try {
     return await Promise.race([p, new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+    })]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Waits for `p` to settle, or `ms`, whichever comes first, and leaves no timer behind. */
+async function settleWithin(p: Promise<unknown>, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    await Promise.race([p.then(() => {}, () => {}), new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, ms);
     })]);
   } finally {
     clearTimeout(timer);

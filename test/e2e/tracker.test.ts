@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { freePort } from "../helpers/redis-server.ts";
+import { freePort, redisUnavailableReason, startRedis } from "../helpers/redis-server.ts";
 import { openStore } from "../../src/stores/open-store.ts";
 import { createLinkCodec } from "../../src/core/link-codec.ts";
 import { parseKeyRing } from "../../src/core/key-ring.ts";
@@ -28,9 +28,9 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-async function startProcess(runtime: string[], name: string, extra: string[] = []) {
+async function startProcess(runtime: string[], name: string, extra: string[] = [], storeUrl?: string) {
   const port = await freePort();
-  const store = `sqlite:${join(dir, `${name}.db`)}`;
+  const store = storeUrl ?? `sqlite:${join(dir, `${name}.db`)}`;
   const proc = Bun.spawn([...runtime, "tracker", "-in_hostport", `127.0.0.1:${port}`, "--store", store,
     "--spool", join(dir, `${name}.spool`), "--link-key", keySpec, ...extra], { stdout: "pipe", stderr: "pipe", cwd: root, env: { ...process.env, NO_COLOR: "1" } });
   let stderr = "";
@@ -122,6 +122,40 @@ describe("mtatrack tracker flags", () => {
       expect(await t.proc.exited).toBe(0);
     }
     expect((await eventsIn(t.store)).filter((e) => e.msg_id.startsWith("w-"))).toHaveLength(20);
+  }, 60_000);
+
+  test.skipIf(Boolean(redisUnavailableReason() || process.env.REDIS_URL))("SIGTERM with Redis down exits 0 and keeps the spool; the next start replays it exactly once", async () => {
+    const redis = await startRedis({ appendonly: true });
+    try {
+      const url = `${redis.url}/0?prefix=e2e-spool:`;
+      const first = await startProcess([process.execPath, main], "outage", ["--store-timeout", "200ms"], url);
+      const base = `http://127.0.0.1:${first.port}/`;
+      const click = (i: number) => fetch(base + codec.encode({ action: "click", msgId: `outage-${i}`, rcpt: null, targetUrl: `https://example.com/${i}` }), { redirect: "manual" });
+      expect((await click(0)).status).toBe(302);
+      await redis.kill();
+      const during = await Promise.all(Array.from({ length: 10 }, (_, i) => click(i + 1)));
+      expect(during.map((r) => r.status)).toEqual(Array(10).fill(302));
+      const stopped = Date.now();
+      first.proc.kill("SIGTERM");
+      expect(await first.proc.exited).toBe(0);
+      expect(Date.now() - stopped).toBeLessThan(8_000);
+      expect(first.stderr()).toContain("stay in the spool");
+
+      await redis.restart();
+      const second = await startProcess([process.execPath, main], "outage", [], url);
+      const deadline = Date.now() + 15_000;
+      const events: { msg_id: string }[] = [];
+      while (Date.now() < deadline && events.length < 11) {
+        events.push(...(await eventsIn(url))); // claimed and leased: each call returns only new ones
+        await Bun.sleep(200);
+      }
+      if (events.length < 11) console.error(second.stderr());
+      second.proc.kill("SIGTERM");
+      expect(await second.proc.exited).toBe(0);
+      expect(events.map((e) => e.msg_id).sort()).toEqual(Array.from({ length: 11 }, (_, i) => `outage-${i}`).sort());
+    } finally {
+      await redis.stop();
+    }
   }, 60_000);
 
   test("a bad flag value exits 1 with the reason", async () => {
