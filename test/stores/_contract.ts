@@ -90,13 +90,13 @@ export function testStoreContract(name: string, target: () => ContractTarget): v
         const { store } = await fresh();
         const q = store.queue({ name: "events" });
         const [id] = await q.push(["e"]);
-        expect((await q.claim("c1", { max: 1, leaseMs: 300 }))[0]!.deliveries).toBe(1);
-        expect(await q.claim("c2", { max: 1, leaseMs: 300 })).toEqual([]);
-        await sleep(400);
-        const again = await q.claim("c2", { max: 1, leaseMs: 300 });
+        expect((await q.claim("c1", { max: 1, leaseMs: 600 }))[0]!.deliveries).toBe(1);
+        expect(await q.claim("c2", { max: 1, leaseMs: 600 })).toEqual([]);
+        await sleep(700);
+        const again = await q.claim("c2", { max: 1, leaseMs: 600 });
         expect(again.map((e) => [e.id, e.body, e.deliveries])).toEqual([[id, "e", 2]]);
-        await sleep(400);
-        expect((await q.claim("c1", { max: 1, leaseMs: 300 }))[0]!.deliveries).toBe(3);
+        await sleep(700);
+        expect((await q.claim("c1", { max: 1, leaseMs: 600 }))[0]!.deliveries).toBe(3);
       });
 
       test("expired leases are handed out before new events", async () => {
@@ -271,8 +271,10 @@ export function testStoreContract(name: string, target: () => ContractTarget): v
         const { store } = await fresh();
         await expect(store.kv.setMany([["k", "v"]], { ttlSeconds: -1 })).rejects.toThrow(RangeError);
         await expect(store.kv.setIfAbsent("k", { ttlSeconds: Number.NaN })).rejects.toThrow(RangeError);
+        const t0 = Date.now();
         await store.kv.setMany([["half", "v"]], { ttlSeconds: 0.3 });
-        expect(await store.kv.getMany(["half"])).toEqual(["v"]);
+        const [early] = await store.kv.getMany(["half"]);
+        if (Date.now() < t0 + 300) expect(early).toBe("v"); // only meaningful when the read beat the TTL
         await sleep(350);
         expect(await store.kv.getMany(["half"])).toEqual([null]);
       });

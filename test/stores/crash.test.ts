@@ -65,16 +65,19 @@ function crashSuite(name: string, freshUrl: () => string): void {
       const url = freshUrl();
       const store = await openStore(url);
       const q = store.queue({ name: "excl" });
-      for (let i = 0; i < 20_000; i += 500) await q.push(Array.from({ length: 500 }, (_, j) => `e:${i + j}`));
-      await store.kv.setMany([["excl:done", "1"]], { ttlSeconds: 600 });
       const seen = new Map<string, number>();
-      const consumers = ["x1", "x2"].map((c) => spawnFixture("consumer.ts", [url, "excl", c, "60000"]));
+      // Both consumers are up and polling before the first push, and pause 2 ms per batch, so both take part.
+      const consumers = ["x1", "x2"].map((c) => spawnFixture("consumer.ts", [url, "excl", c, "60000", "2"]));
       const perConsumer = [0, 0];
-      await Promise.all(consumers.map((c, k) => collectLines(c.stdout, (line) => {
+      const reading = consumers.map((c, k) => collectLines(c.stdout, (line) => {
         if (!line) return;
         perConsumer[k]!++;
         seen.set(line, (seen.get(line) ?? 0) + 1);
-      })));
+      }));
+      await Bun.sleep(1500);
+      for (let i = 0; i < 20_000; i += 500) await q.push(Array.from({ length: 500 }, (_, j) => `e:${i + j}`));
+      await store.kv.setMany([["excl:done", "1"]], { ttlSeconds: 600 });
+      await Promise.all(reading);
       expect(await Promise.all(consumers.map((c) => c.exited))).toEqual([0, 0]);
       await store.close();
       expect(seen.size).toBe(20_000);
