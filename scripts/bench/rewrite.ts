@@ -22,6 +22,7 @@ import { nativePrimitives } from "../../src/runtime/codec-primitives.ts";
 import { parse5Engine } from "../../src/wrapper/html-reference.ts";
 import { decodeAttributeValue, rewriteHtml, type HtmlRewriteContext } from "../../src/wrapper/html-rewriter.ts";
 import { createMessageRewriter, scanEngine } from "../../src/wrapper/message-rewriter.ts";
+import type { HtmlHandler } from "../../src/wrapper/html-scan.ts";
 
 const argv = process.argv.slice(2);
 const seconds = Number(argv[argv.indexOf("--seconds") + 1]) || 2;
@@ -102,6 +103,12 @@ function htmlRewriterPass(utf8: string[], clickUrl: (t: string, n: string | null
   }
 }
 
+/** lol-html's own cost: the same selectors matched, handlers that do nothing. */
+function htmlRewriterBare(utf8: string[]): void {
+  const noop = { element() {} };
+  for (const html of utf8) new HTMLRewriter().on("a[href], area[href]", noop).on("body", noop).transform(html);
+}
+
 function saxPass(binary: string[]): void {
   for (const html of binary) {
     const parser = new SAXParser({ sourceCodeLocationInfo: true });
@@ -131,6 +138,9 @@ function benchHtml(title: string, docs: Buffer[]): void {
     candidates.push([`mtatrack parse5 engine, ${label}`, () => binary.forEach((h) => rewriteHtml(h, ctx(parse5Engine, click)))]);
   }
   candidates.push(["parse5 tokenizer + SAX alone (no rewrite), constant URL", () => saxPass(binary)]);
+  if (hasHtmlRewriter) candidates.push(["HTMLRewriter, same selectors, empty handlers, constant URL", () => htmlRewriterBare(utf8)]);
+  const wanted: HtmlHandler = { wants: (n) => n === "a" || n === "area" || n === "body", startTag() {}, endTag() {}, comment() {} };
+  candidates.push(["mtatrack scanner, same tags, empty handlers, constant URL", () => binary.forEach((h) => scanEngine(h, wanted))]);
   for (const [, fn] of candidates) for (let i = 0; i < 3; i++) fn(); // warm-up
   const samples = new Map<string, number[]>(candidates.map(([name]) => [name, []]));
   for (let round = 0; round < ROUNDS; round++) {
