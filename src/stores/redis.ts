@@ -22,12 +22,20 @@ export interface RedisStoreOptions {
   redis?: RedisOptions;
   /** Trim acked stream entries at most this often per queue handle (0 = never). @default 5000 */
   trimIntervalMs?: number;
+  /**
+   * When trimming, forget consumers idle this long with nothing pending (-1 = never), so names of feeders
+   * that are gone do not pile up in the group. @default 86400000 (one day)
+   */
+  consumerIdleMs?: number;
 }
 
 /** A {@link Store} on Redis, plus maintenance calls the port does not need. */
 export interface RedisStore extends Store {
-  /** Trims entries every group has acked from the queue's stream now; resolves with how many were removed. */
-  trim(queue: string): Promise<number>;
+  /**
+   * Trims entries every group has acked from the queue's stream now, and forgets idle consumers with nothing
+   * pending; resolves with how many entries were removed.
+   */
+  trim(queue: string, opts?: { consumerIdleMs?: number }): Promise<number>;
   /** The underlying connection, for tests and benchmarks. */
   readonly client: Redis;
 }
@@ -72,10 +80,12 @@ return ids
 /** Bodies per push script call, so one call never holds Redis for long. */
 const MAX_PUSH_ARGS = 1000;
 
-// KEYS[1] stream. Trims below the smallest id any group still needs. Returns entries removed.
+// KEYS[1] stream; ARGV[1] idle ms after which a consumer with nothing pending is forgotten (-1 = never).
+// Trims below the smallest id any group still needs. Returns entries removed.
 const TRIM_LUA = `
 local ok, groups = pcall(redis.call, 'XINFO', 'GROUPS', KEYS[1])
 if not ok or #groups == 0 then return 0 end
+local idleMax = tonumber(ARGV[1])
 local function lt(a, b)
   local am, as = string.match(a, '(%d+)-(%d+)')
   local bm, bs = string.match(b, '(%d+)-(%d+)')
@@ -86,6 +96,15 @@ local low = nil
 for _, g in ipairs(groups) do
   local f = {}
   for i = 1, #g, 2 do f[g[i]] = g[i + 1] end
+  if idleMax >= 0 then
+    for _, c in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], f['name'])) do
+      local cf = {}
+      for i = 1, #c, 2 do cf[c[i]] = c[i + 1] end
+      if tonumber(cf['pending']) == 0 and tonumber(cf['idle']) >= idleMax then
+        redis.call('XGROUP', 'DELCONSUMER', KEYS[1], f['name'], cf['name'])
+      end
+    end
+  end
   local need = f['last-delivered-id']
   if tonumber(f['pending']) > 0 then
     local s = redis.call('XPENDING', KEYS[1], f['name'])
@@ -139,12 +158,14 @@ class RedisStoreImpl implements RedisStore {
   readonly kv: KvStore;
   readonly prefix: string;
   readonly trimIntervalMs: number;
+  readonly consumerIdleMs: number;
   #blocking: Redis | null = null;
   #closed = false;
 
   constructor(readonly client: Redis, readonly description: string, opts: RedisStoreOptions) {
     this.prefix = opts.prefix ?? "";
     this.trimIntervalMs = opts.trimIntervalMs ?? 5000;
+    this.consumerIdleMs = opts.consumerIdleMs ?? 86_400_000;
     client.defineCommand("mtatrackClaim", { numberOfKeys: 1, lua: CLAIM_LUA });
     client.defineCommand("mtatrackTrim", { numberOfKeys: 1, lua: TRIM_LUA });
     client.defineCommand("mtatrackPush", { numberOfKeys: 1, lua: PUSH_LUA });
@@ -175,8 +196,9 @@ class RedisStoreImpl implements RedisStore {
     return new RedisQueue(this, ref.name, ref.group ?? "default");
   }
 
-  async trim(queue: string): Promise<number> {
-    return Number(await (this.client as unknown as TrimCmd).mtatrackTrim(this.key(streamKey(queue))));
+  async trim(queue: string, opts: { consumerIdleMs?: number } = {}): Promise<number> {
+    const idle = opts.consumerIdleMs ?? this.consumerIdleMs;
+    return Number(await (this.client as unknown as TrimCmd).mtatrackTrim(this.key(streamKey(queue)), idle));
   }
 
   async ping(): Promise<void> {
@@ -202,7 +224,7 @@ interface PushCmd {
   mtatrackPush(key: string, ...bodies: string[]): Promise<string[]>;
 }
 interface TrimCmd {
-  mtatrackTrim(key: string): Promise<number>;
+  mtatrackTrim(key: string, consumerIdleMs: number): Promise<number>;
 }
 
 function isNoGroup(err: unknown): boolean {
@@ -328,7 +350,7 @@ class RedisQueue implements EventQueue {
     if (this.s.trimIntervalMs > 0 && t - this.#lastTrim >= this.s.trimIntervalMs) {
       this.#lastTrim = t;
       // Best effort: a failed trim only delays retention.
-      await (this.s.client as unknown as TrimCmd).mtatrackTrim(this.#key).catch(() => 0);
+      await (this.s.client as unknown as TrimCmd).mtatrackTrim(this.#key, this.s.consumerIdleMs).catch(() => 0);
     }
   }
 

@@ -49,7 +49,7 @@ describeWithRedis("redis store", (redis) => {
       }
     });
 
-    test("trim() removes stream entries every group has acked and keeps the ones still needed", async () => {
+    test("trim() removes stream entries every group has acked, keeps the ones still needed, forgets idle consumers", async () => {
       const prefix = `trim${process.pid}:`;
       const store = (await openStore(redisUrlWith(redis().url, { db: 5, prefix }))) as RedisStore;
       try {
@@ -71,6 +71,12 @@ describeWithRedis("redis store", (redis) => {
         expect(await len()).toBeLessThan(1000);
         expect(await len()).toBeGreaterThanOrEqual(300);
         expect((await b.claim("b2", { max: 1000, leaseMs: 60_000 })).map((e) => e.body)[0]).toBe("8:0");
+        // Consumers with nothing pending are forgotten once idle long enough; ones holding leases never are.
+        await store.trim("events", { consumerIdleMs: 0 });
+        const names = async (g: string) =>
+          ((await store.client.call("XINFO", "CONSUMERS", `${prefix}${streamKey("events")}`, g)) as unknown[][]).map((c) => c[1]);
+        expect(await names("a")).toEqual([]);
+        expect((await names("b")).sort()).toEqual(["b", "b2"]);
       } finally {
         await store.client.del(`${prefix}${streamKey("events")}`);
         await store.close();
