@@ -7,7 +7,7 @@
  *    - Bun's built-in HTMLRewriter (lol-html), the practical speed limit, as the same-run baseline.
  *    Each twice: with real v2 link tokens (deflate + HMAC per link) and with a constant URL (tokenizer speed alone).
  * 2. Messages: the whole pipeline (spool, mailsplit, decode, rewrite, re-encode) over the corpus messages.
- * 3. `--memory`: a 50 MB message (small HTML + 50 MB attachment) through the rewriter, peak RSS sampled.
+ * 3. `--memory [--memory-mb N]`: a 50 MB (or N MB) message (small HTML + attachment) through the rewriter, peak RSS sampled.
  * Figures are MB/s of HTML (or message) bytes and ratios to HTMLRewriter in the same run.
  */
 import { readdirSync, readFileSync } from "node:fs";
@@ -200,7 +200,8 @@ if (argv.includes("--memory")) {
   // generated on the fly, so the input is never held whole by the benchmark either
   const line = Buffer.from(`${Buffer.alloc(57, 7).toString("base64")}\r\n`);
   const block = Buffer.concat(Array.from({ length: 1024 }, () => line)); // 78 KiB of base64 lines
-  const blocks = Math.ceil(50e6 / block.length);
+  const megabytes = Number(argv[argv.indexOf("--memory-mb") + 1]) || 50;
+  const blocks = Math.ceil((megabytes * 1e6) / block.length);
   const total = head.length + blocks * block.length + 9;
   async function* generate() {
     yield head;
