@@ -1,4 +1,5 @@
 import { describe, expect, test } from "bun:test";
+import fc from "fast-check";
 import { CsvParser, type CsvRow } from "../../src/core/csv-parser.ts";
 import { AcctRecordMapper, goJsonString, type AcctRecord } from "../../src/core/csv-record.ts";
 
@@ -127,4 +128,30 @@ test.each([
 ])("goJsonString() $name", ({ input, output }) => {
   expect(goJsonString(input)).toBe(output);
   expect(goJsonString(input)).toBe(output);
+});
+
+test("CsvParser + AcctRecordMapper never throw and keep line numbers increasing, whatever the input", () => {
+  const piece = fc.oneof(
+    fc.constantFrom("type,", "d,", "b,", "header_x-sp-message-id", "rcpt", ",", '"', '""', "\n", "\r\n", "\r", "\ufeff", "é", "😀", ""),
+    fc.string({ maxLength: 5 }),
+  );
+  fc.assert(
+    fc.property(fc.array(piece, { maxLength: 60 }), fc.integer({ min: 1, max: 9 }), (pieces, size) => {
+      const input = pieces.join("");
+      const parser = new CsvParser({ maxRecordLength: 40 });
+      const mapper = new AcctRecordMapper({ fields: ["x"] });
+      const rows: CsvRow[] = [];
+      for (let i = 0; i < input.length; i += size) parser.push(input.slice(i, i + size), rows);
+      parser.finish(rows);
+      let last = 0;
+      for (const row of rows) {
+        expect(row.line).toBeGreaterThan(last);
+        last = row.line;
+        const rec = mapper.map(row);
+        expect(typeof rec.ok).toBe("boolean");
+      }
+      expect(parser.pending).toBe(0);
+    }),
+    { numRuns: 500 },
+  );
 });
