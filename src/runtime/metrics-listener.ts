@@ -1,5 +1,5 @@
-/** @module A tiny HTTP listener for `GET /metrics` (node:http, which Bun and Deno both implement). */
-import { createServer } from "node:http";
+/** @module A tiny listener for `GET /metrics` on the project's HTTP adapter (serve.ts: Bun.serve or Deno.serve). */
+import { serve } from "./serve.ts";
 
 export interface MetricsListener {
   /** `http://host:port`, with the port actually bound. */
@@ -15,23 +15,14 @@ export async function listenMetrics(
   render: () => Promise<{ contentType: string; body: string }>,
   { host, port }: { host: string; port: number },
 ): Promise<MetricsListener> {
-  const server = createServer((req, res) => {
-    if (req.method !== "GET" || (req.url ?? "").split("?")[0] !== "/metrics") {
-      res.writeHead(404, { "Content-Type": "text/plain" }).end("not found\n");
-      return;
+  const handle = await serve(async (req) => {
+    if (req.method !== "GET" || new URL(req.url).pathname !== "/metrics") return new Response("not found\n", { status: 404 });
+    try {
+      const { contentType, body } = await render();
+      return new Response(body, { headers: { "Content-Type": contentType } });
+    } catch (error) {
+      return new Response(`${(error as Error).message}\n`, { status: 500 });
     }
-    render().then(
-      ({ contentType, body }) => res.writeHead(200, { "Content-Type": contentType }).end(body),
-      (error: Error) => res.writeHead(500, { "Content-Type": "text/plain" }).end(`${error.message}\n`),
-    );
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(port, host, () => resolve());
-  });
-  const bound = server.address() as { port: number };
-  return {
-    url: `http://${host.includes(":") ? `[${host}]` : host}:${bound.port}`,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
-  };
+  }, { hostname: host, port });
+  return { url: handle.url.replace(/\/$/, ""), close: () => handle.close({ graceMs: 1000 }) };
 }

@@ -6,6 +6,7 @@ import { parseDeadLetter } from "../../src/core/dead-letter.ts";
 import { startFeeder, type FeederDeps, type FeederHandle } from "../../src/feeder/feeder.ts";
 import { FeederMetrics } from "../../src/feeder/metrics.ts";
 import { replayDeadLetters } from "../../src/feeder/replay.ts";
+import { listenMetrics } from "../../src/runtime/metrics-listener.ts";
 import { createSparkPostSink } from "../../src/feeder/sparkpost-sink.ts";
 import type { Store } from "../../src/stores/types.ts";
 import { describeWithRedis, type RedisServer } from "../helpers/redis-server.ts";
@@ -84,6 +85,25 @@ function feederSuite(kind: "sqlite" | "redis", redis?: () => RedisServer) {
     expect(server.requests).toBe(2);
     expect(server.events().map((e) => e.event_id)).toEqual(events.map((e) => e.event_id));
     expect(await metrics.registry.getSingleMetricAsString("mtatrack_feeder_retries_total")).toContain('reason="5xx"} 1');
+  });
+
+  test("/metrics reports queue lag, batches sent and retries per sink", async () => {
+    const { store, server } = await setup((n) => (n === 0 ? { status: 503 } : { status: 200 }));
+    await push(store, [makeEvent(1), makeEvent(2)]);
+    const metrics = new FeederMetrics();
+    const listener = await listenMetrics(() => metrics.render(), { host: "127.0.0.1", port: 0 });
+    cleanups.push(() => listener.close());
+    const text = async () => await (await fetch(`${listener.url}/metrics`)).text();
+    metrics.watchQueue("sparkpost", store.queue({ name: "events", group: "sparkpost" }));
+    expect(await text()).toContain('mtatrack_feeder_queue_lag_events{sink="sparkpost"} 2');
+    run({ store, sinks: [sparkpost(server)], metrics });
+    await until(() => server.accepted.length === 1, "accepted");
+    await until(async () => (await text()).includes('mtatrack_feeder_queue_lag_events{sink="sparkpost"} 0'), "lag 0");
+    const body = await text();
+    expect(body).toContain('mtatrack_feeder_batches_sent_total{sink="sparkpost"} 1');
+    expect(body).toContain('mtatrack_feeder_events_sent_total{sink="sparkpost"} 2');
+    expect(body).toContain('mtatrack_feeder_retries_total{sink="sparkpost",reason="5xx"} 1');
+    expect((await fetch(`${listener.url}/other`)).status).toBe(404);
   });
 
   test("429 with Retry-After waits that long before the next attempt", async () => {
