@@ -26,7 +26,7 @@ function normalise(label: string | false | undefined): string {
 export function decodeStrict(bytes: Uint8Array, label: string | false | undefined): string | null {
   const name = normalise(label);
   try {
-    return new TextDecoder(name, { fatal: true }).decode(bytes);
+    return new TextDecoder(name, { fatal: true, ignoreBOM: true }).decode(bytes); // a BOM stays a character, so it round-trips
   } catch {
     // not a WHATWG label, or invalid bytes: iconv-lite knows more labels but is never "fatal"
   }

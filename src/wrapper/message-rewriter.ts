@@ -386,7 +386,13 @@ class PartRewriter extends Transform {
       text = decoded.toString("latin1");
     } else {
       const strict = decodeStrict(decoded, node.charset);
-      if (strict === null) throw new Fallback("undecodable-part", `Cannot decode a ${node.contentType} part as "${node.charset || "us-ascii"}"`);
+      if (node.contentType === "text/plain") {
+        // opt-in text tracking never costs the message its HTML tracking: a text part that does not decode
+        // and re-encode to exactly its own bytes is simply left alone
+        if (strict === null || kind !== "ascii-compatible" || !encodeStrict(strict, node.charset)?.equals(decoded)) return null;
+      } else if (strict === null) {
+        throw new Fallback("undecodable-part", `Cannot decode a ${node.contentType} part as "${node.charset || "us-ascii"}"`);
+      }
       text = strict;
     }
 
