@@ -209,7 +209,11 @@ export function createMessageRewriter(deps: MessageRewriterDeps): MessageRewrite
 
   async function finish(summary: RewriteSummary, chosen: Spool, other: Spool | null): Promise<RewrittenMessage> {
     if (other) await other.close();
-    deps.metrics?.message?.(summary);
+    try {
+      deps.metrics?.message?.(summary);
+    } catch (error) {
+      log.warn(`Rewriter metrics failed: ${error instanceof Error ? error.message : String(error)}`); // never the mail's problem
+    }
     return {
       summary,
       size: chosen.size,
