@@ -17,6 +17,7 @@ import { PassThrough, type Readable } from "node:stream";
 import { SMTPServer, type SMTPServerAddress, type SMTPServerAuthentication, type SMTPServerAuthenticationResponse, type SMTPServerDataStream, type SMTPServerOptions, type SMTPServerSession } from "smtp-server";
 import type net from "node:net";
 import { silentLogger, type Logger } from "../log.ts";
+import { installFastDataScanner } from "./smtp-fast-data.ts";
 import { noMetrics, type MessageResult, type ProxyMetrics } from "./smtp-metrics.ts";
 import type { MessageRewriter, RewriteSummary, RewrittenMessage } from "./types.ts";
 import { openUpstream, UpstreamError, UpstreamReplyError, type Capabilities, type SmtpReply, type UpstreamConnection, type UpstreamOptions } from "./smtp-upstream.ts";
@@ -93,6 +94,7 @@ interface RawConnection {
   handler_QUIT(command: Buffer, callback: () => void): void;
   _onCommand(command: Buffer, callback?: () => void): void;
   _nextHandler: unknown;
+  _parser: unknown;
 }
 
 interface SessionState {
@@ -239,6 +241,8 @@ export async function createSmtpProxy(deps: SmtpProxyDeps): Promise<SmtpProxyHan
     const data = conn.handler_DATA;
     conn.handler_DATA = (command, callback) => {
       if (!conn.session.envelope.rcptTo.length) return data.call(conn, command, callback);
+      // STARTTLS replaces the parser, so this is done per DATA (it is idempotent).
+      installFastDataScanner(conn._parser);
       if (deps.rewriter) {
         state.inData = true;
         return data.call(conn, command, callback);
@@ -473,7 +477,9 @@ export async function createSmtpProxy(deps: SmtpProxyDeps): Promise<SmtpProxyHan
     const started = now();
     const rcptTo = session.envelope.rcptTo.map((r) => r.address);
     const mailFrom = session.envelope.mailFrom ? session.envelope.mailFrom.address : "";
-    const guard = guardInput(stream);
+    // The rewriter reads a stream of its own (the proxy may have to stop reading smtp-server's); the relay
+    // reads smtp-server's stream directly, in flowing mode.
+    const guard = deps.rewriter ? guardInput(stream) : directInput(stream);
     const tooBig = () => (stream.sizeExceeded ? new Error(`Message exceeds the size limit of ${size} bytes`) : null);
     let rewritten: RewrittenMessage | null = null;
     let result: MessageResult = "deferred";
@@ -503,7 +509,8 @@ export async function createSmtpProxy(deps: SmtpProxyDeps): Promise<SmtpProxyHan
       }
       if (rewritten) source = rewritten.stream();
       const debug = deps.upstreamDataDebug;
-      const sent = await upstream.sendMessage(source, { tee: debug ? (chunk) => debug.write(chunk) : undefined, abortIf: tooBig });
+      const sendOpts = { tee: debug ? (chunk: Uint8Array) => debug.write(chunk) : undefined, abortIf: tooBig };
+      const sent = rewritten ? await upstream.sendMessage(source, sendOpts) : await upstream.relayStream(stream, sendOpts);
       bytesOut = sent.bytes;
       const reply = sent.reply;
       metrics.upstreamLatency("DATA-END", (now() - started) / 1000);
@@ -631,6 +638,22 @@ function guardInput(stream: SMTPServerDataStream) {
       stream.unpipe(input);
       stream.resume();
       if (!input.destroyed) input.destroy();
+    },
+  };
+}
+
+/** The relay's view of smtp-server's stream: read directly; `abort` drains what is left. */
+function directInput(stream: SMTPServerDataStream) {
+  let ended = false;
+  let gone = false;
+  stream.once("end", () => (ended = true));
+  stream.once("close", () => (gone = !ended));
+  stream.on("error", () => (gone = true));
+  return {
+    input: stream,
+    clientGone: () => gone,
+    abort() {
+      stream.resume();
     },
   };
 }

@@ -704,7 +704,7 @@ describe("smtp proxy AUTH modes and traces", () => {
     try {
       const { execFileSync } = await import("node:child_process");
       const { readFileSync } = await import("node:fs");
-      execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=renewed.test", "-keyout", `${cert.dir}/k2.pem`, "-out", `${cert.dir}/c2.pem`], { stdio: "ignore" });
+      execFileSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1", "-subj", "/CN=renewed.test", "-keyout", `${cert.dir}/k2.pem`, "-out", `${cert.dir}/c2.pem`], { stdio: "ignore" });
       const renewed = { key: readFileSync(`${cert.dir}/k2.pem`, "utf8"), cert: readFileSync(`${cert.dir}/c2.pem`, "utf8") };
       proxy.reloadTls(renewed);
       const t = nodemailer.createTransport({ host: "127.0.0.1", port, requireTLS: true, tls: { ca: renewed.cert, servername: "renewed.test" } });
@@ -715,5 +715,5 @@ describe("smtp proxy AUTH modes and traces", () => {
       await close();
       await upstream.close();
     }
-  });
+  }, 30_000);
 });
