@@ -172,7 +172,7 @@ describe("message rewriter on random MIME trees", () => {
           expect(codec.decode(url.slice("https://t.example.net/".length), { now: Date.now() }).ok).toBe(true);
         }
       }),
-      { numRuns: 20_000 },
+      { numRuns: Number(process.env.FUZZ_RUNS) || 20_000 },
     );
   }, 600_000);
 });
