@@ -79,7 +79,10 @@ export function rewriteHtml(html: string, ctx: HtmlRewriteContext): HtmlRewriteR
     const map = new Map<string, string>();
     for (const a of attrs) {
       if (a.name === "href") href ??= a;
-      if (POLICY_ATTRIBUTES.has(a.name)) map.set(a.name, a.quote === -1 ? "" : decodeAttributeValue(html.slice(base + a.valueStart, base + a.valueEnd)));
+      if (POLICY_ATTRIBUTES.has(a.name)) {
+        const raw = a.quote === -1 ? "" : html.slice(base + a.valueStart, base + a.valueEnd);
+        map.set(a.name, decodeAttributeValue(ctx.decodeRaw(raw) ?? raw)); // charset first, so a link name keeps its letters
+      }
     }
     const tagEdits: { start: number; end: number; text: string }[] = [];
     if (href && href.quote !== -1) {

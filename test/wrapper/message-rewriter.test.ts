@@ -174,6 +174,15 @@ describe("message rewriter behaviours", () => {
     expect(html).toContain('href="https://t.example.net/2.k1.already-tracked"'); // already on the tracking domain
   });
 
+  test("a link name in a legacy charset arrives as text", async () => {
+    const html = Buffer.concat([Buffer.from('<p><a href="https://a.example.com/" data-link-name="caf'), Buffer.from([0xe9]), Buffer.from('">x</a></p>')]);
+    const message = Buffer.concat([Buffer.from("From: a@example.com\r\nContent-Type: text/html; charset=iso-8859-1\r\n\r\n"), html]);
+    const { bytes } = await rewriteMessageBytes(allOn, message, { rcpt: RCPT, messageId: MSG_ID });
+    const [page] = await htmlOf(bytes);
+    const link = trackedUrls(page!).map(decodeLink).find((l) => l.action === "click")!;
+    expect(link.linkName).toBe("café");
+  });
+
   test("List-Unsubscribe targets and unsubscribe-looking links are never tracked", async () => {
     const { bytes, summary } = await rewriteFixture("21-");
     const [html] = await htmlOf(bytes);
