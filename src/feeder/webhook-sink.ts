@@ -30,16 +30,16 @@ export function createWebhookSink({ url, secret, headers = [], limits, fetch = g
     format: (event, accounting) => JSON.stringify(toWebhookEvent(event, accounting)),
     async deliver(batch, { signal }) {
       const body = `[${batch.records.join(",")}]`;
-      const h: Record<string, string> = Object.fromEntries(headers.map(([k, v]) => [k, v]));
-      h["Content-Type"] = "application/json";
-      h["User-Agent"] ??= userAgent;
-      h["Idempotency-Key"] = createHash("sha256").update(batch.eventIds.join(",")).digest("hex").slice(0, 32);
+      const h = new Headers(headers.map(([k, v]) => [k, v] as [string, string]));
+      h.set("Content-Type", "application/json");
+      if (!h.has("User-Agent")) h.set("User-Agent", userAgent);
+      if (!h.has("Idempotency-Key")) h.set("Idempotency-Key", createHash("sha256").update(batch.eventIds.join(",")).digest("hex").slice(0, 32));
       if (secret !== null) {
         // Signed at each attempt: the timestamp is when this request was made, so receivers can bound replays.
         const t = Math.floor(now() / 1000);
-        h[signatureHeaderName] = formatSignatureHeader(t, [createHmac("sha256", secret).update(signedPayload(t, body)).digest("hex")]);
+        h.set(signatureHeaderName, formatSignatureHeader(t, [createHmac("sha256", secret).update(signedPayload(t, body)).digest("hex")]));
       }
-      const { res, text } = await post(url, { headers: h, body }, { fetch, signal, timeoutMs, now });
+      const { res, text } = await post(url, { headers: Object.fromEntries(h), body }, { fetch, signal, timeoutMs, now });
       const verdict = verdictOf(res, text, now, null);
       return verdict.kind === "accepted" ? { ...verdict, detail: `Delivered ${batch.records.length} events, HTTP ${res.status}` } : verdict;
     },
