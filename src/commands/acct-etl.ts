@@ -19,8 +19,9 @@ export default defineCommand({
     const config = resolveAcctEtlConfig(rawArgs, args);
     const log = loggerFromArgs(args, process.env, "acct-etl");
     // Loaded here, not at the top: PowerMTA may start this often, and --help needs none of it.
-    const [{ openStore, storeUrlFromArgs }, { createAcctPipeline }, { fileStream, stdinStream }] = await Promise.all([
+    const [{ openStore, storeUrlFromArgs }, { createAcctPipeline }, { checkFiles, fileStream, stdinStream }] = await Promise.all([
       import("../stores/open-store.ts"), import("../etl/pipeline.ts"), import("../runtime/input.ts")]);
+    checkFiles(config.inputs); // before the store: a typo in a path should not wait for Redis
     // lazy: a Redis that is down at start gets the same --store-retry bound as one that goes away later.
     const store = await openStore(storeUrlFromArgs(args, process.env), { lazy: true });
     log.info(`Reading ${config.inputs.length ? config.inputs.join(", ") : "stdin"} into ${store.description} (ttl ${config.ttlSeconds} s)`);

@@ -240,6 +240,14 @@ function defineCases(backend: () => Backend) {
     }
   });
 
+  test("acct-etl --infile with a missing file says so in one line and exits 1 before touching the store", async () => {
+    const proc = spawnEtl(backend().url(), ["--infile", "/nonexistent/acct.csv"]);
+    proc.stdin.end();
+    const run = await finish(proc);
+    expect(run.code).toBe(1);
+    expect(run.stderr.trim()).toBe('mtatrack: Cannot read --infile "/nonexistent/acct.csv": ENOENT: no such file or directory, stat \'/nonexistent/acct.csv\'');
+  });
+
   test("acct-etl lands a row from a quiet pipe without waiting for more input or EOF", async () => {
     const proc = spawnEtl(backend().url());
     try {
