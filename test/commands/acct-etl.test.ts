@@ -245,7 +245,7 @@ function defineCases(backend: () => Backend) {
     proc.stdin.end();
     const run = await finish(proc);
     expect(run.code).toBe(1);
-    expect(run.stderr.trim()).toBe('mtatrack: Cannot read --infile "/nonexistent/acct.csv": ENOENT: no such file or directory, stat \'/nonexistent/acct.csv\'');
+    expect(run.stderr.trim()).toMatch(/^mtatrack: Cannot read --infile "\/nonexistent\/acct.csv": ENOENT[^\n]*$/);
   });
 
   test("acct-etl lands a row from a quiet pipe without waiting for more input or EOF", async () => {
