@@ -184,24 +184,25 @@ export function createScanner(decodeAttr: AttrDecoder): HtmlEngine {
     }
 
     function addAttr(nameStart: number, nameEnd: number, valueStart: number, valueEnd: number, quote: number): void {
-      const name = tagName(nameStart, nameEnd);
+      const name = tagName(nameStart, nameEnd, isPlain(nameStart, nameEnd));
       for (const a of attrs) if (a.name === name) return; // duplicates are dropped, the first one wins
       attrs.push({ name, start: nameStart, end: quote === DQ || quote === SQ ? valueEnd + 1 : valueEnd, valueStart, valueEnd, quote });
     }
 
-    function tagName(start: number, end: number): string {
+    /** The tokenizer's name for source [start, end); `plain` = the caller saw no A-Z, NUL or CR in it. */
+    function tagName(start: number, end: number, plain: boolean): string {
       const raw = html.slice(start, end);
-      let plain = true;
-      for (let i = 0; i < raw.length; i++) {
-        const c = raw.charCodeAt(i);
-        if ((c >= 65 && c <= 90) || c === 0 || c === 13) {
-          plain = false;
-          break;
-        }
-      }
       if (plain) return raw;
       // ASCII lower-casing only; NUL → U+FFFD; CR is LF after the input stream preprocessor
       return raw.replace(/[A-Z\u0000\r]/g, (ch) => (ch === "\u0000" ? "\uFFFD" : ch === "\r" ? "\n" : ch.toLowerCase()));
+    }
+
+    function isPlain(start: number, end: number): boolean {
+      for (let i = start; i < end; i++) {
+        const c = html.charCodeAt(i);
+        if ((c >= 65 && c <= 90) || c === 0 || c === 13) return false;
+      }
+      return true;
     }
 
     function attrValue(name: string): string | undefined {
@@ -213,12 +214,16 @@ export function createScanner(decodeAttr: AttrDecoder): HtmlEngine {
     function readTag(nameStart: number, wantAttrs: (name: string) => boolean): string | null {
       let k = nameStart;
       let c = html.charCodeAt(k);
-      while (k < len && !isWs(c) && c !== SLASH && c !== GT) c = html.charCodeAt(++k);
+      let plain = true;
+      while (k < len && !isWs(c) && c !== SLASH && c !== GT) {
+        if ((c >= 65 && c <= 90) || c === 0) plain = false;
+        c = html.charCodeAt(++k);
+      }
       if (k >= len) {
         parsed.end = -1;
         return null;
       }
-      const name = tagName(nameStart, k);
+      const name = tagName(nameStart, k, plain);
       attrs = [];
       collect = wantAttrs(name);
       parseAttrs(k);
