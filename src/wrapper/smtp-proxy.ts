@@ -107,6 +107,8 @@ interface SessionState {
   override: SmtpReply | null;
   filterEhlo: boolean;
   inData: boolean;
+  /** The client's AUTH was accepted by the MTA on this upstream session. */
+  authenticatedUpstream: boolean;
   /** The MTA's reply to DATA, sent when the client said DATA (relay mode). */
   dataReply: Promise<SmtpReply> | null;
   messages: number;
@@ -187,7 +189,7 @@ export async function createSmtpProxy(deps: SmtpProxyDeps): Promise<SmtpProxyHan
   // ---- per-connection hooks ---------------------------------------------------------------------------
 
   function adopt(conn: RawConnection): void {
-    const state: SessionState = { conn, upstream: null, opening: null, lost: null, override: null, filterEhlo: false, inData: false, dataReply: null, messages: 0 };
+    const state: SessionState = { conn, upstream: null, opening: null, lost: null, override: null, filterEhlo: false, inData: false, dataReply: null, authenticatedUpstream: false, messages: 0 };
     sessions.set(conn.id, state);
     metrics.connection(1);
     const debug = deps.downstreamDebug;
@@ -222,18 +224,21 @@ export async function createSmtpProxy(deps: SmtpProxyDeps): Promise<SmtpProxyHan
     const helo = conn.handler_HELO;
     const hello = (original: typeof ehlo) => (command: Buffer, callback: () => void) => {
       if (state.lost) return void (conn.send(421, `4.4.2 ${state.lost}`, false), callback());
-      ensureUpstream(state).then(
-        async (upstream) => {
+      ensureUpstream(state)
+        .then(async (upstream) => {
           // EHLO resets the transaction (RFC 5321 §4.1.4): keep the MTA in step.
           if (conn.session.envelope?.mailFrom) await timed(upstream, "RSET");
-          state.filterEhlo = true;
-          original.call(conn, command, callback);
-        },
-        (error: unknown) => {
-          conn.send(...upstreamUnavailable(state, error));
-          callback();
-        },
-      );
+        })
+        .then(
+          () => {
+            state.filterEhlo = true;
+            original.call(conn, command, callback);
+          },
+          (error: unknown) => {
+            conn.send(...upstreamUnavailable(state, error));
+            callback();
+          },
+        );
     };
     conn.handler_EHLO = hello(ehlo);
     conn.handler_HELO = hello(helo);
@@ -316,6 +321,11 @@ export async function createSmtpProxy(deps: SmtpProxyDeps): Promise<SmtpProxyHan
   function ensureUpstream(state: SessionState): Promise<UpstreamConnection> {
     if (state.lost) return Promise.reject(new UpstreamError("closed", state.lost));
     if (state.upstream?.usable) return Promise.resolve(state.upstream);
+    // An MTA that closed an idle session is reconnected, unless that session carried the client's own AUTH
+    // or a transaction in progress: a fresh one would have neither, so the client must start over.
+    if (state.upstream && (state.authenticatedUpstream || state.conn.session.envelope?.mailFrom)) {
+      return Promise.reject(new UpstreamError("closed", "Upstream session ended"));
+    }
     state.opening ??= (async () => {
       const started = now();
       const upstream = await openUpstream({ ...deps.upstream, trace: upstreamTrace(state.conn.id) });
@@ -388,6 +398,8 @@ export async function createSmtpProxy(deps: SmtpProxyDeps): Promise<SmtpProxyHan
     state.override = reply;
     if (reply.code >= 200 && reply.code < 400) callback();
     else callback(smtpError(reply.code, reply.lines.join(" ")));
+    // smtp-server sends synchronously from these callbacks; a reply it did not send must not replace a later one.
+    state.override = null;
   }
 
   function stateOf(session: SMTPServerSession): SessionState {
@@ -403,17 +415,24 @@ export async function createSmtpProxy(deps: SmtpProxyDeps): Promise<SmtpProxyHan
     const username = authData.username ?? "";
     if (auth.kind === "local") {
       const ok = auth.verify(username, authData.password ?? "");
-      return ok ? callback(null, { user: username }) : callback(own(state, 535, "5.7.8 Authentication credentials invalid"));
+      if (ok) return callback(null, { user: username });
+      callback(own(state, 535, "5.7.8 Authentication credentials invalid"));
+      state.override = null;
+      return;
     }
     try {
       const upstream = await ensureUpstream(state);
       const reply = await forwardAuth(upstream, authData);
       state.override = reply;
-      if (reply.code === 235) callback(null, { user: username });
-      else callback(smtpError(reply.code, reply.lines.join(" ")));
+      if (reply.code === 235) {
+        state.authenticatedUpstream = true;
+        callback(null, { user: username });
+      } else callback(smtpError(reply.code, reply.lines.join(" ")));
+      state.override = null;
     } catch (error) {
       const [code, text] = lose(state, error);
       callback(own(state, code, text));
+      state.override = null;
     }
   }
 
@@ -444,19 +463,20 @@ export async function createSmtpProxy(deps: SmtpProxyDeps): Promise<SmtpProxyHan
   async function handleMail(address: SMTPServerAddress, session: SMTPServerSession, callback: (err?: Error | null) => void) {
     const state = stateOf(session);
     try {
-      if (state.lost) return callback(own(state, 421, `4.4.2 ${state.lost}`));
+      if (state.lost) return void (callback(own(state, 421, `4.4.2 ${state.lost}`)), (state.override = null));
       const upstream = await ensureUpstream(state);
       relay(state, await timed(upstream, `MAIL FROM:<${address.address}>${formatParams(address.args)}`), callback);
     } catch (error) {
       const [code, text] = lose(state, error);
       callback(own(state, code, text));
+      state.override = null;
     }
   }
 
   async function handleRcpt(address: SMTPServerAddress, session: SMTPServerSession, callback: (err?: Error | null) => void) {
     const state = stateOf(session);
     try {
-      if (state.lost) return callback(own(state, 421, `4.4.2 ${state.lost}`));
+      if (state.lost) return void (callback(own(state, 421, `4.4.2 ${state.lost}`)), (state.override = null));
       const accepted = session.envelope.rcptTo;
       const repeat = accepted.some((r) => r.address.toLowerCase() === address.address.toLowerCase());
       if (deps.rewriter && rcptPolicy === "split" && accepted.length >= 1 && !repeat) {
@@ -469,6 +489,7 @@ export async function createSmtpProxy(deps: SmtpProxyDeps): Promise<SmtpProxyHan
     } catch (error) {
       const [code, text] = lose(state, error);
       callback(own(state, code, text));
+      state.override = null;
     }
   }
 

@@ -445,6 +445,9 @@ export class UpstreamConnection {
     const waiter = this.#waiter;
     this.#waiter = null;
     if (waiter) waiter.resolve(reply);
+    // Nothing was asked: a 421 is the MTA closing an idle session (RFC 5321 §3.8), not an answer to the
+    // next command.
+    else if (reply.code === 421) this.#fail(new UpstreamError("closed", `Upstream closed the session: 421 ${reply.lines.join(" ")}`));
     else this.#replies.push(reply);
   }
 

@@ -93,6 +93,7 @@ export async function startTestUpstream(opts: { tls?: TestCert | null; secure?: 
     disableReverseLookup: true,
     logger: false,
     closeTimeout: 100,
+    ...opts.extra,
     onConnect(_s, cb) {
       state.connections++;
       cb();

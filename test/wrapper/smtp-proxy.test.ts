@@ -717,3 +717,38 @@ describe("smtp proxy AUTH modes and traces", () => {
     }
   }, 30_000);
 });
+
+describe("smtp proxy when the MTA closes an idle session", () => {
+  test("the next transaction reconnects; a session that carried the client's AUTH gets 421 instead", async () => {
+    const upstream = await startTestUpstream({ extra: { socketTimeout: 300 } });
+    const { port, close } = await startProxy(upstream.port);
+    try {
+      const c = await rawClient(port);
+      await c.reply();
+      c.send("EHLO client.test\r\n");
+      await c.reply();
+      await Bun.sleep(700); // the MTA times the idle upstream session out
+      c.send(`MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\nDATA\r\n`);
+      expect(await c.reply()).toMatch(/^250 /);
+      expect(await c.reply()).toMatch(/^250 /);
+      expect(await c.reply()).toMatch(/^354 /);
+      c.send(`${stuffed(plainMessage)}.\r\n`);
+      expect(await c.reply()).toMatch(/^250 /);
+      c.socket.destroy();
+
+      const a = await rawClient(port);
+      await a.reply();
+      a.send(`EHLO client.test\r\nAUTH PLAIN ${Buffer.from("\0alice\0secret").toString("base64")}\r\n`);
+      await a.reply();
+      expect(await a.reply()).toMatch(/^235 /);
+      await Bun.sleep(700);
+      a.send("MAIL FROM:<a@example.com>\r\n");
+      expect(await a.reply()).toMatch(/^421 4\.4\.2 /);
+      await a.closed();
+      expect(upstream.received).toHaveLength(1);
+    } finally {
+      await close();
+      await upstream.close();
+    }
+  });
+});
