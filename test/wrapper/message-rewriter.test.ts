@@ -364,6 +364,25 @@ describe("message rewriter spooling and failures", () => {
     await expect((async () => { for await (const _ of output) void _; })()).rejects.toThrow("client went away");
   });
 
+  test("a fallback is logged as a warning with its reason, a DKIM skip as info", async () => {
+    const lines: string[] = [];
+    const log = {
+      debug() {},
+      info: (...args: unknown[]) => void lines.push(`info ${args.join(" ")}`),
+      warn: (...args: unknown[]) => void lines.push(`warn ${args.join(" ")}`),
+      error: (...args: unknown[]) => void lines.push(`error ${args.join(" ")}`),
+      withTag() {
+        return log;
+      },
+    } as unknown as NonNullable<MessageRewriterDeps["log"]>;
+    await rewriteMessageBytes({ ...allOn, log }, fixtures.find((f) => f.name.startsWith("15-"))!.bytes, { rcpt: RCPT });
+    await rewriteMessageBytes({ ...allOn, log }, fixtures.find((f) => f.name.startsWith("17-"))!.bytes, { rcpt: RCPT });
+    expect(lines).toEqual([
+      "warn Message relayed unmodified (undecodable-part): A base64 part is not valid base64",
+      "info Message relayed untouched (dkim-signed): The message carries a DKIM-Signature; rewriting would break it",
+    ]);
+  });
+
   test("metrics receive one summary per message", async () => {
     const seen: RewriteSummary[] = [];
     await rewriteMessageBytes({ ...allOn, metrics: { message: (s) => seen.push(s) } }, fixtures[0]!.bytes, { rcpt: RCPT });
