@@ -223,7 +223,7 @@ export async function createSmtpProxy(deps: SmtpProxyDeps): Promise<SmtpProxyHan
     const ehlo = conn.handler_EHLO;
     const helo = conn.handler_HELO;
     const hello = (original: typeof ehlo) => (command: Buffer, callback: () => void) => {
-      if (state.lost) return void (conn.send(421, `4.4.2 ${state.lost}`, false), callback());
+      if (state.lost) return void (conn.send(421, "4.4.2 Upstream unavailable, try again later", false), callback());
       ensureUpstream(state)
         .then(async (upstream) => {
           // EHLO resets the transaction (RFC 5321 §4.1.4): keep the MTA in step.
@@ -248,12 +248,16 @@ export async function createSmtpProxy(deps: SmtpProxyDeps): Promise<SmtpProxyHan
       if (!conn.session.envelope.rcptTo.length) return data.call(conn, command, callback);
       // STARTTLS replaces the parser, so this is done per DATA (it is idempotent).
       installFastDataScanner(conn._parser);
+      const upstream = state.upstream;
+      // A transaction whose upstream leg is gone cannot go on: say so before the client sends the body.
+      if (state.lost || !upstream?.usable) {
+        lose(state, upstream?.failure ?? new UpstreamError("closed", state.lost ?? "Upstream connection lost"));
+        return void (conn.send(421, "4.4.2 Upstream unavailable, try again later", false), callback());
+      }
       if (deps.rewriter) {
         state.inData = true;
         return data.call(conn, command, callback);
       }
-      const upstream = state.upstream;
-      if (state.lost || !upstream?.usable) return void (conn.send(421, `4.4.2 ${state.lost ?? "Upstream connection lost"}`, false), callback());
       // DATA goes upstream now and the client gets 354 at once: the MTA's answer is awaited while the
       // body arrives (one round trip less per message). A refusal becomes the reply to the final dot.
       state.dataReply = timed(upstream, "DATA");
@@ -370,6 +374,7 @@ export async function createSmtpProxy(deps: SmtpProxyDeps): Promise<SmtpProxyHan
   function lose(state: SessionState, error: unknown): [number, string, false] {
     const reason = error instanceof UpstreamError ? error.message : `Internal error: ${(error as Error)?.message ?? error}`;
     if (!(error instanceof UpstreamError)) log.error(`${state.conn.id} internal error: ${(error as Error)?.stack ?? error}`);
+    else if (!state.lost) log.warn(`${state.conn.id} upstream session lost: ${reason}`);
     state.lost ??= reason;
     state.upstream?.destroy();
     return [421, `4.4.2 Upstream unavailable, try again later`, false];
@@ -463,7 +468,7 @@ export async function createSmtpProxy(deps: SmtpProxyDeps): Promise<SmtpProxyHan
   async function handleMail(address: SMTPServerAddress, session: SMTPServerSession, callback: (err?: Error | null) => void) {
     const state = stateOf(session);
     try {
-      if (state.lost) return void (callback(own(state, 421, `4.4.2 ${state.lost}`)), (state.override = null));
+      if (state.lost) return void (callback(own(state, 421, "4.4.2 Upstream unavailable, try again later")), (state.override = null));
       const upstream = await ensureUpstream(state);
       relay(state, await timed(upstream, `MAIL FROM:<${address.address}>${formatParams(address.args)}`), callback);
     } catch (error) {
@@ -476,7 +481,7 @@ export async function createSmtpProxy(deps: SmtpProxyDeps): Promise<SmtpProxyHan
   async function handleRcpt(address: SMTPServerAddress, session: SMTPServerSession, callback: (err?: Error | null) => void) {
     const state = stateOf(session);
     try {
-      if (state.lost) return void (callback(own(state, 421, `4.4.2 ${state.lost}`)), (state.override = null));
+      if (state.lost) return void (callback(own(state, 421, "4.4.2 Upstream unavailable, try again later")), (state.override = null));
       const accepted = session.envelope.rcptTo;
       const repeat = accepted.some((r) => r.address.toLowerCase() === address.address.toLowerCase());
       if (deps.rewriter && rcptPolicy === "split" && accepted.length >= 1 && !repeat) {
