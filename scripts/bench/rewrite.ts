@@ -12,6 +12,7 @@
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { Readable } from "node:stream";
 import { SAXParser } from "parse5-sax-parser";
 import { parseKeyRing } from "../../src/core/key-ring.ts";
@@ -26,7 +27,7 @@ import type { HtmlHandler } from "../../src/wrapper/html-scan.ts";
 
 const argv = process.argv.slice(2);
 const seconds = Number(argv[argv.indexOf("--seconds") + 1]) || 2;
-const fixtures = join(import.meta.dir, "../../test/wrapper/fixtures");
+const fixtures = fileURLToPath(new URL("../../test/wrapper/fixtures", import.meta.url)); // import.meta.dir is Bun-only
 const codec = createLinkCodec({ primitives: nativePrimitives, keys: parseKeyRing(["k1:0123456789abcdef0123456789abcdef"]) });
 const PREFIX = "https://t.example.net/";
 const policy = { trackingHost: "t.example.net", unsubscribeTargets: new Set<string>() };
@@ -208,7 +209,7 @@ if (argv.includes("--memory")) {
     for (let i = 0; i < blocks; i++) yield Buffer.from(block);
     yield Buffer.from("\r\n--B--\r\n".slice(2));
   }
-  Bun.gc(true);
+  (globalThis as { Bun?: { gc(force: boolean): void } }).Bun?.gc(true);
   const before = process.memoryUsage().rss;
   let peak = before;
   const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 5);
