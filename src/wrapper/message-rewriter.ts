@@ -56,6 +56,7 @@ export const DEFAULT_REWRITER_SETTINGS: Readonly<RewriterSettings> = Object.free
   spoolMemoryBytes: 1024 * 1024,
   spoolDir: null,
   maxPartBytes: 16 * 1024 * 1024,
+  maxLinks: 10_000,
   htmlEngine: "scan",
 });
 
@@ -344,7 +345,9 @@ class PartRewriter extends Transform {
     const rcpt = this.#ctx.envelope.rcpt;
     state.policy = { ...state.policy, unsubscribeTargets: listUnsubscribeTargets(fieldValues(block, "list-unsubscribe")) };
     const make = this.#ctx.makeUrl;
-    state.clickUrl = (target, linkName) => make("click", { msgId, rcpt, target, linkName });
+    let budget = this.#ctx.settings.maxLinks;
+    // a cap, so a message stuffed with links cannot buy unbounded CPU on the send path
+    state.clickUrl = (target, linkName) => (budget-- > 0 ? make("click", { msgId, rcpt, target, linkName }) : null);
     state.openUrl = o.trackOpen ? make("open", { msgId, rcpt, target: null, linkName: null }) : null;
     state.initialOpenUrl = o.trackInitialOpen ? make("initial_open", { msgId, rcpt, target: null, linkName: null }) : null;
 

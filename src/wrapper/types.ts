@@ -40,6 +40,8 @@ export interface RewriterSettings {
   spoolDir: string | null;
   /** Largest HTML or text part (encoded bytes) rewritten in memory; a larger one makes the message fall back. @default 16 MiB */
   maxPartBytes: number;
+  /** Most links tracked in one message (each costs a deflate and an HMAC); later ones are left as they are. @default 10000 */
+  maxLinks: number;
   /** Which HTML tokenizer does the work: the fast scanner, or parse5 (the reference, slower). @default "scan" */
   htmlEngine: "scan" | "parse5";
 }

@@ -383,6 +383,13 @@ describe("message rewriter spooling and failures", () => {
     ]);
   });
 
+  test("links past maxLinks are left as they are", async () => {
+    const big = fixtures.find((f) => f.name.startsWith("32-"))!;
+    const { summary } = await rewriteMessageBytes({ ...allOn, settings: { maxLinks: 5 } }, big.bytes, { rcpt: RCPT });
+    expect(summary.links).toBe(5);
+    expect(summary.outcome).toBe("rewritten");
+  });
+
   test("metrics receive one summary per message", async () => {
     const seen: RewriteSummary[] = [];
     await rewriteMessageBytes({ ...allOn, metrics: { message: (s) => seen.push(s) } }, fixtures[0]!.bytes, { rcpt: RCPT });
