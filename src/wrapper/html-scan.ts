@@ -118,6 +118,7 @@ export function createScanner(decodeAttr: AttrDecoder): HtmlEngine {
     const len = html.length;
     const nsStack: Ns[] = [Ns.Html];
     let attrs: TagAttr[] = [];
+    let attrNames: Set<string> | null = null;
     let collect = false;
     const parsed: Parsed = { end: -1, selfClosing: false };
 
@@ -185,7 +186,15 @@ export function createScanner(decodeAttr: AttrDecoder): HtmlEngine {
 
     function addAttr(nameStart: number, nameEnd: number, valueStart: number, valueEnd: number, quote: number): void {
       const name = tagName(nameStart, nameEnd, isPlain(nameStart, nameEnd));
-      for (const a of attrs) if (a.name === name) return; // duplicates are dropped, the first one wins
+      // duplicates are dropped, the first one wins; a set once a tag has many, so a tag with 100,000
+      // attributes is not quadratic
+      if (attrs.length < 16) {
+        for (const a of attrs) if (a.name === name) return;
+      } else {
+        attrNames ??= new Set(attrs.map((a) => a.name));
+        if (attrNames.has(name)) return;
+        attrNames.add(name);
+      }
       attrs.push({ name, start: nameStart, end: quote === DQ || quote === SQ ? valueEnd + 1 : valueEnd, valueStart, valueEnd, quote });
     }
 
@@ -225,6 +234,7 @@ export function createScanner(decodeAttr: AttrDecoder): HtmlEngine {
       }
       const name = tagName(nameStart, k, plain);
       attrs = [];
+      attrNames = null;
       collect = wantAttrs(name);
       parseAttrs(k);
       return parsed.end < 0 ? null : name;
@@ -408,6 +418,7 @@ export function createScanner(decodeAttr: AttrDecoder): HtmlEngine {
       return gt + 1;
     }
 
+    let nextBangClose = -2; // offset of the next "--!>" at or after the last comment start; -1 = none left
     let pos = 0;
     let mode: Mode = Mode.Data;
     let rawName = "";
@@ -482,7 +493,10 @@ export function createScanner(decodeAttr: AttrDecoder): HtmlEngine {
         return p + 2;
       }
       const a = html.indexOf("-->", p);
-      const b = html.indexOf("--!>", p);
+      // "--!>" is rare: remember where the next one is, or that there is none, instead of searching to the
+      // end of the input once per comment (quadratic on a document of many comments)
+      if (nextBangClose !== -1 && nextBangClose < p) nextBangClose = html.indexOf("--!>", p);
+      const b = nextBangClose;
       let close = a < 0 ? b : b < 0 ? a : Math.min(a, b);
       if (close < 0) {
         handler.comment(start, len);

@@ -111,3 +111,16 @@ describe("scanner and parse5 agree", () => {
     );
   }, 300_000);
 });
+
+describe("scanner on adversarial input", () => {
+  // No timing is asserted; a quadratic path here would run for minutes and hit the test timeout.
+  test.each([
+    { name: "200,000 comments and no --!>", html: "<!--x-->".repeat(200_000) + "<a href=https://a.example/>" },
+    { name: "a link with 100,000 attributes", html: `<a ${Array.from({ length: 100_000 }, (_, i) => `x${i}=1`).join(" ")} href=https://a.example/>` },
+    { name: "100,000 unclosed quotes in text", html: 'x="'.repeat(100_000) },
+    { name: "100,000 conditional comments", html: "<!--[if mso]><a href=https://a.example/><![endif]-->".repeat(100_000) },
+  ])("$name is rewritten in linear time", ({ html }) => {
+    const result = rewriteHtml(html, context(scanEngine));
+    expect(result.html.length).toBeGreaterThanOrEqual(html.length);
+  }, 60_000);
+});
