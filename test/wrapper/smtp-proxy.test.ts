@@ -752,3 +752,28 @@ describe("smtp proxy when the MTA closes an idle session", () => {
     }
   });
 });
+
+describe("smtp proxy metrics", () => {
+  test("count messages by result, bytes both ways, rewrite fallbacks and upstream latency", async () => {
+    const { createProxyMetrics } = await import("../../src/wrapper/smtp-metrics.ts");
+    const metrics = createProxyMetrics();
+    const upstream = await startTestUpstream();
+    const { port, close } = await startProxy(upstream.port, { metrics });
+    try {
+      const t = transport(port);
+      await t.sendMail({ envelope: { from: "a@example.com", to: ["b@example.com"] }, raw: plainMessage });
+      upstream.set({ data: { code: 554, text: "no" } });
+      await t.sendMail({ envelope: { from: "a@example.com", to: ["b@example.com"] }, raw: plainMessage }).catch(() => undefined);
+      t.close();
+      const text = await metrics.registry.metrics();
+      expect(text).toContain('mtatrack_wrapper_messages_total{result="accepted"} 1');
+      expect(text).toContain('mtatrack_wrapper_messages_total{result="rejected"} 1');
+      expect(text).toContain(`mtatrack_wrapper_bytes_in_total ${2 * Buffer.byteLength(plainMessage)}`);
+      expect(text).toMatch(/mtatrack_wrapper_upstream_latency_seconds_count\{command="MAIL"\} 2/);
+      expect(text).toMatch(/mtatrack_wrapper_upstream_latency_seconds_count\{command="DATA-END"\} 2/);
+    } finally {
+      await close();
+      await upstream.close();
+    }
+  });
+});
