@@ -12,7 +12,7 @@
  * Retention: from ack(), at most every few seconds, one Lua call trims (XTRIM MINID ~) everything below the oldest entry some group still needs (its oldest pending id, or its last-delivered id).
  * No MAXLEN trimming: a full queue is never cut. While the stream has no group, nothing is trimmed.
  */
-import { Redis, type RedisOptions } from "ioredis";
+import type { Redis, RedisOptions } from "ioredis";
 import type { ClaimedEvent, ClaimOptions, EventQueue, KvStore, QueueRef, QueueStats, Store, TtlOptions } from "./types.ts";
 
 export interface RedisStoreOptions {
