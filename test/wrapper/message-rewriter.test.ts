@@ -13,6 +13,8 @@ import { parseKeyRing } from "../../src/core/key-ring.ts";
 import { createLinkCodec, type DecodedLink } from "../../src/core/link-codec.ts";
 import { nativePrimitives } from "../../src/runtime/codec-primitives.ts";
 import { createMessageRewriter, rewriteMessageBytes, rewriteToStream, type MessageRewriterDeps, type RewriteSummary } from "../../src/wrapper/message-rewriter.ts";
+import { Registry } from "prom-client";
+import { createRewriteMetrics } from "../../src/wrapper/rewrite-metrics.ts";
 import { canonicalTree, decodePart, splitJoin, splitMessage, type Piece, type Untracker } from "./_mime.ts";
 import { corpus } from "./corpus.ts";
 
@@ -395,6 +397,20 @@ describe("message rewriter spooling and failures", () => {
     await rewriteMessageBytes({ ...allOn, metrics: { message: (s) => seen.push(s) } }, fixtures[0]!.bytes, { rcpt: RCPT });
     expect(seen).toHaveLength(1);
     expect(seen[0]!.outcome).toBe("rewritten");
+  });
+
+  test("createRewriteMetrics() counts outcomes with their reasons, links and pixels", async () => {
+    const registry = new Registry();
+    const metrics = createRewriteMetrics(registry);
+    for (const name of ["01-", "17-", "15-"]) {
+      await rewriteMessageBytes({ ...allOn, metrics }, fixtures.find((f) => f.name.startsWith(name))!.bytes, { rcpt: RCPT });
+    }
+    const text = await registry.metrics();
+    expect(text).toContain('mtatrack_rewriter_messages_total{outcome="rewritten",reason=""} 1');
+    expect(text).toContain('mtatrack_rewriter_messages_total{outcome="unchanged",reason="dkim-signed"} 1');
+    expect(text).toContain('mtatrack_rewriter_messages_total{outcome="fallback",reason="undecodable-part"} 1');
+    expect(text).toContain("mtatrack_rewriter_links_total 1");
+    expect(text).toContain("mtatrack_rewriter_pixels_total 1");
   });
 
   test("the default message id has the original's shape", async () => {
