@@ -28,7 +28,7 @@ export default defineCommand({
     "tls-key": str("PEM private key for --tls-cert", "path", "privkeyfile"),
     "upstream-insecure": bool("Do not verify the upstream MTA's certificate", "insecure_skip_verify"),
     "upstream-ca": str("Extra CA certificate(s) (PEM) to trust for the upstream MTA", "path"),
-    "upstream-tls": str("auto (STARTTLS when offered; implicit TLS on port 465), implicit, starttls, none", "mode"),
+    "upstream-tls": str("auto (STARTTLS when offered; implicit TLS on port 465), implicit, starttls (required), none", "mode"),
     "upstream-auth-file": str("user:password the wrapper itself logs in to the MTA with", "path"),
     auth: str("forward (client AUTH goes to the MTA, default), local (checked against --auth-file), none", "mode"),
     "auth-file": str("user:password lines for --auth local", "path"),
@@ -84,7 +84,7 @@ export default defineCommand({
     const metrics = createProxyMetrics();
     const debugFile = (path: string | null) => (path ? createWriteStream(path, { flags: "w" }) : null);
     const proxy = await createSmtpProxy({
-      upstream: { host: config.upstream.host, port: config.upstream.port, implicitTls: config.upstream.implicitTls, startTls: config.upstream.startTls,
+      upstream: { host: config.upstream.host, port: config.upstream.port, implicitTls: config.upstream.implicitTls, startTls: config.upstream.startTls, requireTls: config.upstream.requireTls,
         tls: { verify: config.upstream.verify, ca: config.upstream.caPath ? read(config.upstream.caPath, "upstream CA") : undefined },
         ehloName: config.ehloName ?? name, commandTimeoutMs: config.commandTimeoutMs, dataTimeoutMs: config.dataTimeoutMs },
       upstreamCredentials: upstreamUser !== undefined ? { user: upstreamUser, password: upstreamPassword ?? "" } : null,

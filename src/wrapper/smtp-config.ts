@@ -43,7 +43,7 @@ export interface WrapperConfig {
   listen: ListenAddress;
   /** Implicit-TLS listener (465 style), or null. */
   tlsListen: ListenAddress | null;
-  upstream: { host: string; port: number; implicitTls: boolean; startTls: boolean; verify: boolean; caPath: string | null; authFile: string | null };
+  upstream: { host: string; port: number; implicitTls: boolean; startTls: boolean; requireTls: boolean; verify: boolean; caPath: string | null; authFile: string | null };
   /** "" = pure relay (the original's `-tracking_url ""`). */
   trackingUrl: string;
   tracking: { trackOpen: boolean; trackInitialOpen: boolean; trackClick: boolean; trackText: boolean; trackSigned: boolean };
@@ -88,6 +88,7 @@ export function resolveWrapperConfig(args: WrapperArgs, env: Env): Readonly<Wrap
       ...out,
       implicitTls: upstreamTls === "implicit" || (upstreamTls === "auto" && out.port === 465),
       startTls: upstreamTls !== "none",
+      requireTls: upstreamTls === "starttls",
       verify: !args["upstream-insecure"],
       caPath: args["upstream-ca"] ?? null,
       authFile: args["upstream-auth-file"] ?? null,

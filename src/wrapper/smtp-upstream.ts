@@ -46,6 +46,8 @@ export interface UpstreamOptions {
   readonly implicitTls?: boolean;
   /** Upgrade with STARTTLS when the MTA offers it. @default true */
   readonly startTls?: boolean;
+  /** Refuse an MTA that offers no STARTTLS (no silent downgrade to plain text). @default false */
+  readonly requireTls?: boolean;
   readonly tls?: UpstreamTls;
   /** Name sent in EHLO/HELO. */
   readonly ehloName: string;
@@ -84,6 +86,7 @@ export async function openUpstream(opts: UpstreamOptions): Promise<UpstreamConne
       await conn.upgrade();
       await conn.hello();
     }
+    if (opts.requireTls && !conn.secure) throw new UpstreamError("tls", `Upstream ${opts.host}:${opts.port} offers no STARTTLS and TLS is required`);
     return conn;
   } catch (error) {
     conn.destroy();

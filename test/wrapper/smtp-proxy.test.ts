@@ -498,6 +498,21 @@ describe("smtp proxy TLS", () => {
     }
   });
 
+  test("with TLS required upstream, an MTA without STARTTLS fails the session with 421 instead of a plain-text relay", async () => {
+    const scripted = await startScriptedUpstream({});
+    const { port, close } = await startProxy(scripted.port, { upstream: { host: "127.0.0.1", port: scripted.port, ehloName: "w", requireTls: true } });
+    try {
+      const c = await rawClient(port);
+      await c.reply();
+      c.send("EHLO client.test\r\n");
+      expect(await c.reply()).toMatch(/^421 4\.4\.1 /);
+      expect(scripted.lines.some((l) => l.startsWith("MAIL"))).toBe(false);
+    } finally {
+      await close();
+      await scripted.close();
+    }
+  });
+
   test("implicit TLS on both legs (465 style)", async () => {
     const upstream = await startTestUpstream({ tls: cert, secure: true });
     const { proxy, close } = await startProxy(upstream.port, { tls: cert, upstream: { host: "127.0.0.1", port: upstream.port, ehloName: "w", implicitTls: true, tls: { ca: cert.cert } } });
