@@ -29,6 +29,14 @@ for (const { target, file } of targets) {
       minify: { syntax: true, whitespace: true },
       // The version is the one package.json had at build time (main.ts imports it; this makes it a constant too).
       define: { MTATRACK_VERSION: JSON.stringify(pkg.version) },
+      // Start-up (PowerMTA may start `acct-etl` often). Bytecode: JavaScriptCore bytecode is built now, so a
+      // start does not parse the bundle; for an ES module (main.ts uses top-level await) it needs format
+      // "esm", the default "cjs" rejects top-level await. Splitting: each subcommand's lazy import() is its
+      // own chunk inside the binary, so a start loads only the chunks of the subcommand it runs (acct-etl
+      // does not load the wrapper's MIME and charset libraries). Measured in BENCHMARKS.md (acct-etl).
+      bytecode: true,
+      format: "esm",
+      splitting: true,
       compile: {
         target: target as Bun.Build.CompileTarget,
         outfile,
@@ -38,7 +46,8 @@ for (const { target, file } of targets) {
       },
     });
     if (!result.success) throw new AggregateError(result.logs, "build failed");
-    // The linked map is embedded in the binary; the copy written beside it is not shipped.
+    // The linked maps (the entry's and each chunk's) are embedded in the binary; the copies written beside it are not shipped.
+    for (const output of result.outputs) if (output.kind === "sourcemap") rmSync(output.path, { force: true });
     rmSync(`${outfile.replace(/\.exe$/, "")}.map`, { force: true });
     built.push(file);
     console.error(`build: ${target} -> dist/${file} (${((performance.now() - started) / 1000).toFixed(1)} s)`);
