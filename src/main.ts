@@ -1,6 +1,6 @@
 #!/usr/bin/env bun
 /** @module The `mtatrack` executable: a citty root whose subcommands load only when invoked. */
-import { defineCommand, renderUsage, runCommand, showUsage, type CommandDef } from "citty";
+import { defineCommand, renderUsage, runCommand, type CommandDef } from "citty";
 import pkg from "../package.json" with { type: "json" };
 import { normalizeGoFlags } from "./core/argv.ts";
 import { joinRepeatedFlags } from "./core/repeated-flags.ts";
@@ -34,7 +34,7 @@ export async function runCli(rawArgs: readonly string[]): Promise<number> {
   }
   if (args.some((a) => a === "--help" || a === "-h")) {
     const [cmd, parent] = await resolveForUsage(root, args);
-    await showUsage(cmd, parent);
+    writeUsage(process.stdout, `${await renderUsage(cmd, parent)}\n\n`);
     return 0;
   }
   try {
@@ -52,7 +52,7 @@ async function reportError(error: unknown, args: string[]): Promise<number> {
   if (err.name === "CLIError" && typeof code === "string" && (code.startsWith("E_") || code === "EARG")) {
     const [cmd, parent] = await resolveForUsage(root, args);
     // Usage after a mistake is not data: it goes to stderr, so stdout stays empty on failure.
-    if (code.startsWith("E_")) process.stderr.write(`${await renderUsage(cmd, parent)}\n\n`);
+    if (code.startsWith("E_")) writeUsage(process.stderr, `${await renderUsage(cmd, parent)}\n\n`);
     process.stderr.write(`mtatrack: ${stripAnsi(err.message)}\n`);
     return 1;
   }
@@ -72,6 +72,15 @@ async function resolveForUsage(cmd: CommandDef, args: string[], parent?: Command
   if (!loader) return [cmd, parent];
   const sub = (typeof loader === "function" ? await loader() : await loader) as CommandDef;
   return resolveForUsage(sub, args.slice(args.indexOf(name!) + 1), cmd);
+}
+
+/**
+ * Usage text as citty renders it, without its colour codes unless `stream` is a terminal: citty colours
+ * whenever NO_COLOR, TERM=dumb, CI and TEST are all unset, even into a pipe or a file.
+ */
+function writeUsage(stream: NodeJS.WriteStream, text: string): void {
+  const colour = stream.isTTY && !process.env.NO_COLOR;
+  stream.write(colour ? text : stripAnsi(text));
 }
 
 function stripAnsi(text: string): string {
