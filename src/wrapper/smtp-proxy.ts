@@ -518,11 +518,18 @@ export async function createSmtpProxy(deps: SmtpProxyDeps): Promise<SmtpProxyHan
       if (deps.rewriter) {
         // The envelope recipient, not the To: header, is the one tracked links are for.
         const rcpt = rcptTo.length === 1 ? rcptTo[0]! : null;
+        // DATA goes upstream once the whole body is in (never while a slow client uploads: the MTA's DATA
+        // timer would run), so its round trip overlaps the rewrite.
+        guard.input.once("end", () => {
+          if (stream.sizeExceeded || !upstream.usable) return;
+          state.dataReply = timed(upstream, "DATA");
+          state.dataReply.catch(() => undefined);
+        });
         rewritten = await deps.rewriter.rewrite(guard.input, { rcpt });
         const abort = tooBig();
         if (abort) throw abort;
       }
-      const dataReply = deps.rewriter ? await timed(upstream, "DATA") : await state.dataReply!;
+      const dataReply = await (state.dataReply ?? timed(upstream, "DATA"));
       if (dataReply.code !== 354) {
         // The MTA refused DATA: its refusal answers this message; smtp-server ends the client's
         // transaction with it, so end the MTA's too.

@@ -439,6 +439,28 @@ describe("smtp proxy with tracking on", () => {
     }
   });
 
+  test("a message over the size limit gets 552 and the session goes on (the MTA never saw DATA)", async () => {
+    const upstream = await startTestUpstream({ size: 5000 });
+    const { port, close } = await startProxy(upstream.port, { rewriter: headerRewriter() });
+    try {
+      const c = await rawClient(port);
+      await c.reply();
+      c.send("EHLO client.test\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\nDATA\r\n");
+      for (let i = 0; i < 4; i++) await c.reply();
+      c.send(`Subject: big\r\n\r\n${"y".repeat(8000)}\r\n.\r\n`);
+      expect(await c.reply()).toMatch(/^552 /);
+      c.send("MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\nDATA\r\n");
+      for (let i = 0; i < 3; i++) await c.reply();
+      c.send(`${stuffed(plainMessage)}.\r\n`);
+      expect(await c.reply()).toMatch(/^250 /);
+      expect(upstream.received).toHaveLength(1);
+      c.socket.destroy();
+    } finally {
+      await close();
+      await upstream.close();
+    }
+  });
+
   test("an MTA that refuses DATA after the rewrite answers the message with its refusal", async () => {
     const scripted = await startScriptedUpstream({ DATA: "554 5.5.1 No valid recipients\r\n" });
     const { port, close } = await startProxy(scripted.port, { rewriter: headerRewriter() });
