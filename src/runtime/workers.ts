@@ -45,6 +45,8 @@ export async function superviseWorkers(opts: { count: number; log: Logger }): Pr
   for (let i = 1; i <= count; i++) exits.push(start(i));
   log.info(`Started ${count} worker processes`);
   const signal = await waitForSignal(["SIGTERM", "SIGINT"]);
+  process.on("SIGTERM", () => {}); // a repeated signal (systemd's control-group kill) must not kill the supervisor
+  process.on("SIGINT", () => {});
   stopping = true;
   for (const proc of procs) proc.kill(signal);
   const codes = await Promise.all(exits);
