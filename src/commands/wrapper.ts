@@ -123,7 +123,7 @@ export default defineCommand({
 });
 
 /** Compares in constant time (hashes first, so lengths do not leak either). */
-function checkPassword(creds: Map<string, string>, user: string, password: string): boolean {
+export function checkPassword(creds: Map<string, string>, user: string, password: string): boolean {
   const expected = creds.get(user);
   const digest = (s: string) => createHash("sha256").update(s).digest();
   return timingSafeEqual(digest(expected ?? "\0no user"), digest(password)) && expected !== undefined;
