@@ -2,18 +2,19 @@
  * @module The SMTP proxy: smtp-server in front, one upstream session per client session behind, and the
  * message rewriter (an injected function) in between.
  *
- * Transparency is the point, so the proxy hooks smtp-server per connection in four places instead of living
- * with its canned replies: `send` is wrapped so the MTA's own reply (code, enhanced code, every line) goes
- * back verbatim, EHLO/HELO wait for the upstream session (so the capabilities offered are the upstream's),
- * DATA asks the MTA before answering 354, and RSET/QUIT are passed on. Everything else (parsing, pipelining,
- * STARTTLS, SASL framing, size limit, timeouts) is smtp-server's own code.
+ * Transparency is the point, so the proxy hooks smtp-server per connection instead of living with its canned
+ * replies: `send` is wrapped so the MTA's own reply (code, enhanced code, every line) goes back verbatim,
+ * EHLO/HELO wait for the upstream session (so the capabilities offered are the upstream's), DATA goes to the
+ * MTA (in parallel with the body in relay mode, once the body is in with the rewriter), and RSET/QUIT are
+ * passed on. Everything else (parsing, pipelining, STARTTLS, SASL framing, size limit, timeouts) is
+ * smtp-server's own code, apart from its DATA scanner (see smtp-fast-data.ts).
  *
  * The reply rules (design card, Haraka `smtp_forward`): the MTA's reply is relayed as is; a failure of the
  * upstream leg or of the proxy itself becomes a 4xx so the client retries; 250 to the final dot only after
  * the MTA's 250 for the same message. A session whose upstream leg failed never starts another transaction:
  * the next command gets 421 and the connection closes.
  */
-import { PassThrough, type Readable } from "node:stream";
+import { PassThrough } from "node:stream";
 import { SMTPServer, type SMTPServerAddress, type SMTPServerAuthentication, type SMTPServerAuthenticationResponse, type SMTPServerDataStream, type SMTPServerOptions, type SMTPServerSession } from "smtp-server";
 import type net from "node:net";
 import { silentLogger, type Logger } from "../log.ts";
