@@ -1,5 +1,6 @@
 /** @module `mtatrack feeder` flags + environment → one frozen, validated configuration. */
 import { sparkPostMaxBytes, type BatchLimits } from "./batcher.ts";
+import { parseEventSelection, type EventSelection } from "./event-selection.ts";
 import { ingestBaseUrl, ingestEventsUrl } from "./ingest-host.ts";
 
 export type SinkKind = "sparkpost" | "webhook" | "file";
@@ -7,9 +8,9 @@ export type SinkKind = "sparkpost" | "webhook" | "file";
 export type FileRotation = { kind: "none" } | { kind: "daily" } | { kind: "size"; bytes: number };
 
 export type SinkConfig =
-  | { kind: "sparkpost"; name: string; url: string; apiKey: string; limits: BatchLimits }
-  | { kind: "webhook"; name: string; url: string; secret: string | null; headers: readonly (readonly [string, string])[]; limits: BatchLimits }
-  | { kind: "file"; name: string; path: string; rotate: FileRotation; limits: BatchLimits };
+  | { kind: "sparkpost"; name: string; url: string; apiKey: string; limits: BatchLimits; events: EventSelection }
+  | { kind: "webhook"; name: string; url: string; secret: string | null; headers: readonly (readonly [string, string])[]; limits: BatchLimits; events: EventSelection }
+  | { kind: "file"; name: string; path: string; rotate: FileRotation; limits: BatchLimits; events: EventSelection };
 
 export interface FeederConfig {
   sinks: readonly SinkConfig[];
@@ -42,6 +43,9 @@ export interface FeederArgs {
   "metrics-listen"?: string;
   "replay-dead-letters"?: boolean;
   consumer?: string;
+  "sparkpost-events"?: string;
+  "webhook-events"?: string;
+  "file-events"?: string;
 }
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -86,7 +90,7 @@ export function resolveFeederConfig(args: FeederArgs, env: Env): FeederConfig {
         } catch (error) {
           throw new RangeError(`Cannot use SPARKPOST_HOST_INGEST: ${(error as Error).message}`);
         }
-        return { kind, name: "sparkpost", url: ingestEventsUrl(base), apiKey, limits: limitsFor(kind) };
+        return { kind, name: "sparkpost", url: ingestEventsUrl(base), apiKey, limits: limitsFor(kind), events: parseEventSelection(args["sparkpost-events"], "sparkpost-events") };
       }
       case "webhook": {
         const url = nonEmpty(args["webhook-url"]);
@@ -94,14 +98,14 @@ export function resolveFeederConfig(args: FeederArgs, env: Env): FeederConfig {
         if (!/^https?:\/\/[^/]/i.test(url) || !URL.canParse(url)) throw new RangeError(`Cannot use --webhook-url "${url}": expected an http(s) URL`);
         const secret = nonEmpty(args["webhook-secret"]) ?? nonEmpty(env.MTATRACK_WEBHOOK_SECRET) ?? null;
         const headers = (args["webhook-header"] ?? []).map(parseHeader);
-        return { kind, name: "webhook", url, secret, headers: Object.freeze(headers), limits: limitsFor(kind) };
+        return { kind, name: "webhook", url, secret, headers: Object.freeze(headers), limits: limitsFor(kind), events: parseEventSelection(args["webhook-events"], "webhook-events") };
       }
       case "file": {
         const path = nonEmpty(args.file);
         if (!path) throw new RangeError("Cannot use the file sink: --file is missing (a path, or - for stdout)");
         const rotate = parseRotation(args["file-rotate"] ?? "none");
         if (path === "-" && rotate.kind !== "none") throw new RangeError("Cannot rotate stdout: drop --file-rotate or give --file a path");
-        return { kind, name: "file", path, rotate, limits: limitsFor(kind) };
+        return { kind, name: "file", path, rotate, limits: limitsFor(kind), events: parseEventSelection(args["file-events"], "file-events") };
       }
     }
   });

@@ -169,6 +169,10 @@ class SinkRunner {
       this.#metrics.enrichMissing.inc({ sink: this.#sink.name }, prepared.missing);
       this.#log.debug(`${this.#sink.name}: ${prepared.missing} of ${prepared.items.length} events have no accounting entry; sent without`);
     }
+    if (prepared.skipped.length > 0) {
+      this.#metrics.eventsSkipped.inc({ sink: this.#sink.name }, prepared.skipped.length);
+      await this.#deliverer.withStoreRetry(() => this.#queue.ack(prepared.skipped), this.#abort.signal, "ack");
+    }
     for (const c of prepared.corrupt.slice(0, 3)) this.#log.warn(`${this.#sink.name}: corrupt accounting entry ${c}; event sent without it`);
     const alone: { id: string; body: string; kind: "malformed" | "oversized"; reason: string }[] =
       prepared.malformed.map((m) => ({ ...m, kind: "malformed" as const, reason: `malformed queue record: ${m.reason}` }));

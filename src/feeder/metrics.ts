@@ -11,6 +11,7 @@ export class FeederMetrics {
   readonly deadLetters: Counter<"sink" | "reason">;
   readonly deadLetterEvents: Counter<"sink">;
   readonly enrichMissing: Counter<"sink">;
+  readonly eventsSkipped: Counter<"sink">;
   readonly storeErrors: Counter<"sink">;
   readonly inFlight: Gauge<"sink">;
   readonly deliverySeconds: Histogram<"sink">;
@@ -35,6 +36,7 @@ export class FeederMetrics {
     });
     this.deadLetterEvents = new Counter({ name: "mtatrack_feeder_dead_letter_events_total", help: "Queue records moved to the dead letters", labelNames: ["sink"], registers });
     this.enrichMissing = new Counter({ name: "mtatrack_feeder_enrich_missing_total", help: "Events sent without an accounting entry (msgID_ key missing or corrupt)", labelNames: ["sink"], registers });
+    this.eventsSkipped = new Counter({ name: "mtatrack_feeder_events_skipped_total", help: "Events this sink does not take (--<sink>-events), acked without sending", labelNames: ["sink"], registers });
     this.storeErrors = new Counter({ name: "mtatrack_feeder_store_errors_total", help: "Store calls that failed (claim, ack, get, dead-letter push)", labelNames: ["sink"], registers });
     this.inFlight = new Gauge({ name: "mtatrack_feeder_batches_in_flight", help: "Batches sent or waiting to be retried", labelNames: ["sink"], registers });
     this.deliverySeconds = new Histogram({

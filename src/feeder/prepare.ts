@@ -2,6 +2,7 @@
 import { accountingKey, parseAccounting } from "../core/accounting.ts";
 import { Buffer } from "node:buffer";
 import type { TrackingEvent } from "../core/event.ts";
+import { selects } from "../core/event-selection.ts";
 import { parseQueueRecord } from "../core/queue-record.ts";
 import type { KvStore } from "../stores/types.ts";
 import type { Sink } from "./sink.ts";
@@ -22,6 +23,8 @@ export interface Item {
 export interface Prepared {
   items: Item[];
   malformed: { id: string; body: string; reason: string }[];
+  /** Queue ids of events the sink does not take (its `events` selection): done for it, to be acked. */
+  skipped: string[];
   /** Events without a (readable) accounting entry; still sent, as the original did. */
   missing: number;
   corrupt: string[];
@@ -34,10 +37,13 @@ export interface Prepared {
 export async function prepare(records: readonly { id: string; body: string }[], kv: KvStore, sink: Sink): Promise<Prepared> {
   const parsed: { id: string; body: string; event: TrackingEvent }[] = [];
   const malformed: Prepared["malformed"] = [];
+  const skipped: string[] = [];
+  const selection = sink.events ?? "all";
   for (const r of records) {
     const p = parseQueueRecord(r.body);
-    if (p.ok) parsed.push({ id: r.id, body: r.body, event: p.event });
-    else malformed.push({ id: r.id, body: r.body, reason: p.reason });
+    if (!p.ok) malformed.push({ id: r.id, body: r.body, reason: p.reason });
+    else if (selection !== "all" && !selects(selection, p.event)) skipped.push(r.id);
+    else parsed.push({ id: r.id, body: r.body, event: p.event });
   }
   // One lookup per distinct message, and each stored value parsed once however many events share it.
   const index = new Map<string, number>();
@@ -66,5 +72,5 @@ export async function prepare(records: readonly { id: string; body: string }[], 
     // Buffer.byteLength is native: ~10× faster than core's utf8ByteLength on the hot path.
     items[n] = { id, body, eventId: event.event_id, record, bytes: Buffer.byteLength(record) + 1 };
   }
-  return { items, malformed, missing, corrupt };
+  return { items, malformed, skipped, missing, corrupt };
 }

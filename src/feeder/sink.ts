@@ -3,6 +3,7 @@ import type { Accounting } from "../core/accounting.ts";
 import type { BatchLimits } from "../core/batcher.ts";
 import type { Verdict } from "../core/delivery-verdict.ts";
 import type { TrackingEvent } from "../core/event.ts";
+import type { EventSelection } from "../core/event-selection.ts";
 
 /** One batch as a sink receives it. */
 export interface DeliveryBatch {
@@ -23,6 +24,8 @@ export interface Sink {
   readonly limits: BatchLimits;
   /** At most this many batches in flight, whatever the feeder's concurrency (1 for a file: one writer). */
   readonly maxInFlight?: number;
+  /** Which events this sink receives; the others are acked for it without being sent. @default "all" */
+  readonly events?: EventSelection;
   /** The event in this sink's shape, one record. Pure. */
   format(event: TrackingEvent, accounting: Accounting | null): string;
   /**

@@ -7,14 +7,16 @@ import { createWebhookSink } from "./webhook-sink.ts";
 
 /** Builds one sink per configuration, sharing the injected fetch and clock. */
 export function createSinks(configs: readonly SinkConfig[], opts: { fetch?: FetchLike; now?: () => number } = {}): Sink[] {
-  return configs.map((c) => {
-    switch (c.kind) {
-      case "sparkpost":
-        return createSparkPostSink({ url: c.url, apiKey: c.apiKey, limits: c.limits, ...opts });
-      case "webhook":
-        return createWebhookSink({ url: c.url, secret: c.secret, headers: c.headers, limits: c.limits, ...opts });
-      case "file":
-        return createFileSink({ path: c.path, rotate: c.rotate, limits: c.limits, now: opts.now });
-    }
-  });
+  return configs.map((c): Sink => ({ ...createSink(c, opts), events: c.events }));
+}
+
+function createSink(c: SinkConfig, opts: { fetch?: FetchLike; now?: () => number }): Sink {
+  switch (c.kind) {
+    case "sparkpost":
+      return createSparkPostSink({ url: c.url, apiKey: c.apiKey, limits: c.limits, ...opts });
+    case "webhook":
+      return createWebhookSink({ url: c.url, secret: c.secret, headers: c.headers, limits: c.limits, ...opts });
+    case "file":
+      return createFileSink({ path: c.path, rotate: c.rotate, limits: c.limits, now: opts.now });
+  }
 }

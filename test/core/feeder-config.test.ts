@@ -6,7 +6,7 @@ describe("resolveFeederConfig()", () => {
   test("defaults to SparkPost with the original's environment", () => {
     const c = resolveFeederConfig({}, { SPARKPOST_API_KEY_INGEST: "k" });
     expect(c.sinks).toEqual([{ kind: "sparkpost", name: "sparkpost", url: "https://api.sparkpost.com/api/v1/ingest/events", apiKey: "k",
-      limits: { maxBytes: 5242880, maxCount: 100000, maxAgeMs: 30000 } }]);
+      limits: { maxBytes: 5242880, maxCount: 100000, maxAgeMs: 30000 }, events: "all" }]);
     expect(Object.isFrozen(c)).toBe(true);
   });
   test("missing key stops with the original's message", () => {
@@ -32,6 +32,11 @@ describe("resolveFeederConfig()", () => {
     { name: "bad metrics address", args: { file: "x", "metrics-listen": "host:port" } },
   ];
   for (const c of bad) test(`rejects ${c.name}`, () => expect(() => resolveFeederConfig(c.args, c.env ?? {})).toThrow(RangeError));
+  test("--<sink>-events selects events per sink", () => {
+    const c = resolveFeederConfig({ "webhook-url": "https://h.example/x", "webhook-events": "human", file: "x", "file-events": "human-first" }, {});
+    expect(c.sinks.map((s) => s.events)).toEqual(["human", "human-first"]);
+    expect(() => resolveFeederConfig({ file: "x", "file-events": "bots" }, {})).toThrow(RangeError);
+  });
   test("file rotation by size and day", () => {
     expect(resolveFeederConfig({ file: "x", "file-rotate": "size:100M" }, {}).sinks[0]).toMatchObject({ rotate: { kind: "size", bytes: 104857600 } });
     expect(resolveFeederConfig({ file: "x", "file-rotate": "daily" }, {}).sinks[0]).toMatchObject({ rotate: { kind: "daily" } });

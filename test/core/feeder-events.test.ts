@@ -2,6 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { parseAccounting, recipientOf, safeStringToInt } from "../../src/core/accounting.ts";
 import type { TrackingEvent } from "../../src/core/event.ts";
 import { parseQueueRecord } from "../../src/core/queue-record.ts";
+import { selects, type EventSelection } from "../../src/core/event-selection.ts";
 import { toSparkPostEvent } from "../../src/core/sparkpost-event.ts";
 import { toWebhookEvent } from "../../src/core/webhook-event.ts";
 
@@ -79,4 +80,17 @@ describe("accounting", () => {
     expect(parseAccounting(null)).toEqual({ ok: true, accounting: null });
   });
   test("recipientOf() prefers accounting", () => expect(recipientOf("l", { rcpt: "a" })).toBe("a"));
+});
+
+describe("selects()", () => {
+  const cases: { name: string; selection: EventSelection; machine: boolean; first: boolean; out: boolean }[] = [
+    { name: "all takes a machine repeat", selection: "all", machine: true, first: false, out: true },
+    { name: "human drops a machine event", selection: "human", machine: true, first: true, out: false },
+    { name: "human takes a person's repeat", selection: "human", machine: false, first: false, out: true },
+    { name: "first drops a repeat", selection: "first", machine: false, first: false, out: false },
+    { name: "first takes a machine first", selection: "first", machine: true, first: true, out: true },
+    { name: "human-first takes a person's first", selection: "human-first", machine: false, first: true, out: true },
+    { name: "human-first drops a machine first", selection: "human-first", machine: true, first: true, out: false },
+  ];
+  for (const c of cases) test(c.name, () => expect(selects(c.selection, c)).toBe(c.out));
 });

@@ -71,6 +71,23 @@ describe("webhook sink", () => {
   });
 });
 
+describe("event selection", () => {
+  test("a sink with --webhook-events human gets people's events only; machine ones are acked for it unsent", async () => {
+    const dir = tempDir();
+    const { store, cleanup } = await freshStore("sqlite");
+    cleanups.push(cleanup);
+    const events = Array.from({ length: 20 }, (_, i) => ({ ...makeEvent(i), machine: i % 4 === 0, machine_reason: i % 4 === 0 ? ("apple-mpp" as const) : null }));
+    await push(store, events);
+    const sink = { ...createFileSink({ path: join(dir, "e.ndjson"), rotate: { kind: "none" }, limits: { maxBytes: 1 << 20, maxCount: 100, maxAgeMs: 50 } }), events: "human" as const };
+    const feeder = startFeeder({ store, consumer: "c", idleWaitMs: 50, sinks: [sink] });
+    cleanups.push(() => feeder.close());
+    await until(async () => (await store.queue({ name: "events", group: "file" }).stats()).depth === 0, "all acked");
+    await feeder.close();
+    const ids = readFileSync(join(dir, "e.ndjson"), "utf8").trim().split("\n").map((l) => JSON.parse(l).event_id);
+    expect(ids).toEqual(events.filter((e) => !e.machine).map((e) => e.event_id));
+  });
+});
+
 describe("file sink", () => {
   const limits = { maxBytes: 1 << 20, maxCount: 10, maxAgeMs: 50 };
   test("writes NDJSON and rotates by size; every event is in exactly one file", async () => {
