@@ -190,6 +190,14 @@ export async function createSmtpProxy(deps: SmtpProxyDeps): Promise<SmtpProxyHan
   // ---- per-connection hooks ---------------------------------------------------------------------------
 
   function adopt(conn: RawConnection): void {
+    // The hooks rely on smtp-server 3.21's connection internals; refuse to relay without them rather than
+    // relay with canned replies (a 250 that is not the MTA's would break the never-lose-mail rule).
+    const hooks = ["send", "_onCommand", "handler_EHLO", "handler_HELO", "handler_DATA", "handler_RSET", "handler_QUIT"] as const;
+    if (hooks.some((h) => typeof conn[h] !== "function")) {
+      log.error("smtp-server's connection internals are not the ones the wrapper hooks (upgrade of smtp-server?): refusing connections");
+      conn.send(421, "4.3.0 Service not available", false);
+      return;
+    }
     const state: SessionState = { conn, upstream: null, opening: null, lost: null, override: null, filterEhlo: false, inData: false, dataReply: null, authenticatedUpstream: false, messages: 0 };
     sessions.set(conn.id, state);
     metrics.connection(1);
