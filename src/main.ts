@@ -18,6 +18,7 @@ export const root = defineCommand({
     tracker: () => import("./commands/tracker.ts").then((m) => m.default),
     feeder: () => import("./commands/feeder.ts").then((m) => m.default),
     wrapper: () => import("./commands/wrapper.ts").then((m) => m.default),
+    serve: () => import("./commands/serve.ts").then((m) => m.default),
   },
 });
 

@@ -1,0 +1,60 @@
+/**
+ * @module The flags of `mtatrack serve`: the tracker's, the wrapper's and the feeder's, imported from
+ * their commands. A name two parts use for different things gets the part's prefix (`--tracker-hostport`,
+ * `--smtp-hostport`, …); the rest keep their names, so a flag reads the same in `serve` as in its part.
+ */
+import type { ArgsDef, CommandDef } from "citty";
+import { feederArgs } from "./_feeder-args.ts";
+import { trackerArgs } from "./_tracker-args.ts";
+import wrapperCommand from "./wrapper.ts";
+
+type ArgsOf<C> = C extends CommandDef<infer T> ? T : never;
+/** The wrapper keeps its flags inline in its command; citty's defineCommand returns the definition as given. */
+const wrapperArgs = wrapperCommand.args as ArgsOf<typeof wrapperCommand>;
+
+/** One part's flag under a new name: same type and hint, its own description, none of the part's aliases. */
+function renamed<A extends { type: "string" }>(arg: A, description: string): Omit<A, "alias" | "description"> & { description: string } {
+  const { alias: _alias, description: _description, ...rest } = arg as A & { alias?: unknown; description?: string };
+  return { ...rest, description };
+}
+
+const { "in-hostport": trackerListen, "tls-cert": trackerCert, "tls-key": trackerKey, "metrics-listen": trackerMetrics, workers: _workers, ...trackerOwn } = trackerArgs;
+const { "in-hostport": smtpListen, "tls-cert": smtpCert, "tls-key": smtpKey, "metrics-listen": smtpMetrics, ...wrapperOwn } = wrapperArgs;
+const { "metrics-listen": feederMetrics, "replay-dead-letters": _replay, ...feederOwn } = feederArgs;
+
+/**
+ * Flags `serve` refuses, each with what to say instead: every part has its own meaning for them, and citty
+ * would otherwise ignore an unknown flag without a word.
+ */
+export const ambiguousFlags: Readonly<Record<string, string>> = Object.freeze({
+  "in-hostport": "--tracker-hostport (HTTP) or --smtp-hostport (SMTP)",
+  "tls-cert": "--tracker-tls-cert (HTTPS) or --smtp-tls-cert (STARTTLS)",
+  "tls-key": "--tracker-tls-key or --smtp-tls-key",
+  certfile: "--smtp-tls-cert",
+  privkeyfile: "--smtp-tls-key",
+  "metrics-listen": "--tracker-metrics-listen, --smtp-metrics-listen or --feeder-metrics-listen",
+  workers: "mtatrack tracker --workers (serve is one process)",
+  "replay-dead-letters": "mtatrack feeder --replay-dead-letters (a one-off run)",
+});
+
+export const serveArgs = {
+  "tracker-hostport": renamed(trackerListen, "HTTP: the tracker listens on host:port (the tracker's --in-hostport; default :8888)"),
+  "smtp-hostport": renamed(smtpListen, "SMTP: the wrapper listens on host:port (the wrapper's --in-hostport; default localhost:587)"),
+  ...trackerOwn,
+  ...wrapperOwn,
+  ...feederOwn,
+  // Same flags, with what differs in serve said in their descriptions.
+  "out-hostport": { ...wrapperOwn["out-hostport"], description: "Upstream MTA host:port; without it the SMTP part is off and serve runs tracker + feeder only" },
+  "tracking-url": { ...wrapperOwn["tracking-url"], description: "Tracking base URL put in links (default: this tracker's own address, e.g. http://localhost:8888; env MTATRACK_TRACKING_URL)" },
+  "track-click": { ...wrapperOwn["track-click"], description: "Wrap <a href> in tracked links (default true in serve; --no-track-click to disable)" },
+  "tls-hostport": { ...wrapperOwn["tls-hostport"], description: "SMTP: also listen with implicit TLS (SMTPS, e.g. :465); needs --smtp-tls-cert" },
+  spool: { ...trackerOwn.spool, description: "Local spool file for events while the store is down (default: tracker-<port>.spool beside a sqlite: store's file; env MTATRACK_SPOOL)" },
+  sink: { ...feederOwn.sink, description: "Comma-separated sinks: sparkpost, webhook, file (default: those configured; with none, NDJSON to stdout)" },
+  "tracker-tls-cert": renamed(trackerCert, "PEM certificate chain: the tracker serves HTTPS natively (with --tracker-tls-key)"),
+  "tracker-tls-key": renamed(trackerKey, "PEM private key for --tracker-tls-cert"),
+  "smtp-tls-cert": renamed(smtpCert, "PEM certificate chain: the wrapper offers STARTTLS (with --smtp-tls-key; reloaded on SIGHUP)"),
+  "smtp-tls-key": renamed(smtpKey, "PEM private key for --smtp-tls-cert"),
+  "tracker-metrics-listen": renamed(trackerMetrics, "Tracker /metrics and /healthz on this host:port only (default: on the tracker's listener)"),
+  "smtp-metrics-listen": renamed(smtpMetrics, "Wrapper Prometheus /metrics on host:port"),
+  "feeder-metrics-listen": renamed(feederMetrics, "Feeder Prometheus /metrics on [host]:port"),
+} as const satisfies ArgsDef;
