@@ -36,7 +36,7 @@ export default defineCommand({
     const listener = config.metricsListen ? await listenMetrics(() => metrics.render(), config.metricsListen) : null;
     if (listener) log.info(`Metrics on ${listener.url}/metrics`);
     const deps = {
-      store, sinks: createSinks(config.sinks), metrics, log, leaseMs: config.leaseMs,
+      store, sinks: createSinks(config.sinks, { leaseMs: config.leaseMs }), metrics, log, leaseMs: config.leaseMs,
       consumer: config.consumer ?? `${hostname()}-${process.pid}-${randomBytes(3).toString("hex")}`,
     };
     try {
