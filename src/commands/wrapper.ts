@@ -42,6 +42,7 @@ export default defineCommand({
     "data-timeout": str("Wait for the upstream reply to the final dot (default 600s)", "duration"),
     "drain-timeout": str("On SIGTERM, let transactions in flight finish for this long (default 30s)", "duration"),
     "metrics-listen": str("Serve Prometheus /metrics on host:port", "host:port"),
+    "reuse-port": bool("Share the SMTP ports with other wrapper processes (SO_REUSEPORT): one process per core"),
     verbose: bool("Log the SMTP conversation on both legs (AUTH secrets masked)"),
     "downstream-debug": str("File receiving the client-side conversation and DATA", "path", "downstream_debug"),
     "upstream-data-debug": str("File receiving each message as sent upstream", "path", "upstream_data_debug"),
@@ -94,10 +95,10 @@ export default defineCommand({
       downstreamDebug: debugFile(config.downstreamDebug), upstreamDataDebug: debugFile(config.upstreamDataDebug),
     });
     const listenHost = (h: string) => h || "::";
-    const port = await proxy.listen({ host: listenHost(config.listen.hostname), port: config.listen.port }).catch((err: Error) => {
+    const port = await proxy.listen({ host: listenHost(config.listen.hostname), port: config.listen.port, reusePort: config.reusePort }).catch((err: Error) => {
       throw new CLIError(`Cannot listen on ${config.listen.hostname}:${config.listen.port}: ${err.message}`, "ERUNTIME", { cause: err });
     });
-    const tlsPort = config.tlsListen ? await proxy.listen({ host: listenHost(config.tlsListen.hostname), port: config.tlsListen.port, implicitTls: true }) : null;
+    const tlsPort = config.tlsListen ? await proxy.listen({ host: listenHost(config.tlsListen.hostname), port: config.tlsListen.port, implicitTls: true, reusePort: config.reusePort }) : null;
     const metricsListener = config.metricsListen
       ? await listenMetrics(async () => ({ contentType: metrics.registry.contentType, body: await metrics.registry.metrics() }), { host: config.metricsListen.hostname || "::", port: config.metricsListen.port })
       : null;

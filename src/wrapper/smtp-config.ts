@@ -32,6 +32,7 @@ export interface WrapperArgs {
   "data-timeout"?: string;
   "drain-timeout"?: string;
   "metrics-listen"?: string;
+  "reuse-port"?: boolean;
   verbose?: boolean;
   "downstream-debug"?: string;
   "upstream-data-debug"?: string;
@@ -61,6 +62,8 @@ export interface WrapperConfig {
   dataTimeoutMs: number;
   drainTimeoutMs: number;
   metricsListen: ListenAddress | null;
+  /** SO_REUSEPORT on the SMTP listeners: several wrapper processes on one port. */
+  reusePort: boolean;
   verbose: boolean;
   downstreamDebug: string | null;
   upstreamDataDebug: string | null;
@@ -115,6 +118,7 @@ export function resolveWrapperConfig(args: WrapperArgs, env: Env): Readonly<Wrap
     dataTimeoutMs: parseMs(args["data-timeout"] ?? "600s", "data-timeout", { min: 100 }),
     drainTimeoutMs: parseMs(args["drain-timeout"] ?? "30s", "drain-timeout", { min: 0 }),
     metricsListen: args["metrics-listen"] ? parseListenAddress(args["metrics-listen"]) : null,
+    reusePort: Boolean(args["reuse-port"]),
     verbose: Boolean(args.verbose),
     downstreamDebug: args["downstream-debug"] || null,
     upstreamDataDebug: args["upstream-data-debug"] || null,

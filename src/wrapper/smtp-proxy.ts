@@ -72,8 +72,11 @@ export interface SmtpProxyDeps {
 export interface SmtpProxyHandle {
   /** Capabilities learned from the MTA at start (null when it could not be reached then). */
   readonly startupCapabilities: Capabilities | null;
-  /** Starts listening; `implicitTls` needs a certificate. Resolves with the bound port. */
-  listen(opts: { host: string; port: number; implicitTls?: boolean }): Promise<number>;
+  /**
+   * Starts listening; `implicitTls` needs a certificate; `reusePort` (SO_REUSEPORT, Linux and BSDs) lets
+   * several wrapper processes share the port, the kernel spreading connections. Resolves with the bound port.
+   */
+  listen(opts: { host: string; port: number; implicitTls?: boolean; reusePort?: boolean }): Promise<number>;
   /** Replaces the downstream certificate (SIGHUP). */
   reloadTls(tls: { key: string | Buffer; cert: string | Buffer }): void;
   /** Stops accepting, closes idle sessions, lets transactions in flight finish for up to `graceMs`, then closes the rest. */
@@ -626,14 +629,14 @@ export async function createSmtpProxy(deps: SmtpProxyDeps): Promise<SmtpProxyHan
 
   return {
     startupCapabilities,
-    async listen({ host, port, implicitTls = false }) {
+    async listen({ host, port, implicitTls = false, reusePort = false }) {
       if (implicitTls && !deps.tls) throw new RangeError("Cannot listen with implicit TLS: no certificate (--tls-cert, --tls-key)");
       const server = new ProxyServer(options(implicitTls));
       server.on("error", (err: Error) => log.warn(`smtp: ${err.message}`));
       servers.push(server);
       await new Promise<void>((resolve, reject) => {
         server.server.once("error", reject);
-        server.listen(port, host, () => {
+        server.listen({ port, host, ...(reusePort ? { reusePort: true } : {}) }, () => {
           server.server.off("error", reject);
           resolve();
         });

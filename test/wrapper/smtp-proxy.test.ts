@@ -589,6 +589,29 @@ describe.skipIf(!hasSwaks)("smtp proxy with swaks as the client", () => {
   }
 });
 
+describe("smtp proxy scaling out", () => {
+  test.skipIf(process.platform !== "linux")("two proxies share one port with reusePort, and both relay", async () => {
+    const upstream = await startTestUpstream();
+    const a = await startProxy(upstream.port);
+    const { createSmtpProxy } = await import("../../src/wrapper/smtp-proxy.ts");
+    const mk = () => createSmtpProxy({ upstream: { host: "127.0.0.1", port: upstream.port, ehloName: "w" }, name: "proxy.test" });
+    const [p1, p2] = await Promise.all([mk(), mk()]);
+    try {
+      const port = await p1.listen({ host: "127.0.0.1", port: 0, reusePort: true });
+      expect(await p2.listen({ host: "127.0.0.1", port, reusePort: true })).toBe(port);
+      for (let i = 0; i < 6; i++) {
+        const t = transport(port);
+        await t.sendMail({ envelope: { from: "a@example.com", to: ["b@example.com"] }, raw: plainMessage });
+        t.close();
+      }
+      expect(upstream.received).toHaveLength(6);
+    } finally {
+      await Promise.all([p1.close({ graceMs: 500 }), p2.close({ graceMs: 500 }), a.close()]);
+      await upstream.close();
+    }
+  });
+});
+
 describe("smtp proxy shutdown", () => {
   test("close() lets a transaction in flight finish with the MTA's 250, and refuses new connections", async () => {
     const upstream = await startTestUpstream();
