@@ -1,11 +1,12 @@
 /**
- * `mtatrack serve` as a process (bun on the source, and the compiled binary when dist/ has one): a message
+ * `mtatrack serve` as a process (bun and deno on the source, and the compiled binary when dist/ has one): a message
  * with an HTML link goes in through its SMTP port, the upstream MTA receives it with the link tracked, a GET
  * of that link is a 302 to the original href, and the click arrives at a SparkPost Signals Ingest endpoint;
  * SIGTERM exits 0. Real parts only: smtp-server upstream, nodemailer client, HTTP ingest server, SQLite.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import nodemailer from "nodemailer";
@@ -18,8 +19,10 @@ const root = join(import.meta.dir, "../..");
 const binaryPath = join(root, "dist", hostTarget().file);
 const requireBinary = process.env.MTATRACK_REQUIRE_BINARY === "1";
 const keySpec = "e2e:0123456789abcdef0123456789abcdef";
+const deno = [join(root, "node_modules/.bin/deno"), Bun.which("deno")].find((p): p is string => Boolean(p && existsSync(p))) ?? null;
 const runners = [
   { name: "bun src/main.ts", argv: [process.execPath, join(root, "src/main.ts")], skip: false, binary: false },
+  { name: "deno run -A src/main.ts", argv: [deno ?? "deno", "run", "-A", join(root, "src/main.ts")], skip: !deno, binary: false },
   { name: `dist/${hostTarget().file}`, argv: [binaryPath], skip: !existsSync(binaryPath) && !requireBinary, binary: true },
 ];
 
@@ -82,7 +85,7 @@ for (const runner of runners) {
     }
 
     test("a link mailed through the SMTP port is tracked, redirects, and its click reaches the ingest endpoint; SIGTERM exits 0", async () => {
-      const name = runner.binary ? "binary" : "bun";
+      const name = runner.binary ? "binary" : runner.argv[0] === process.execPath ? "bun" : "deno";
       const serve = await startServe(runner.argv, name, ["--out-hostport", `127.0.0.1:${upstream.port}`, "--upstream-tls", "none", "--auth", "none",
         "--batch-age", "200ms", "--fast-click", "0"], { SPARKPOST_API_KEY_INGEST: "serve-test-key", SPARKPOST_HOST_INGEST: ingest.url });
       try {
@@ -113,7 +116,24 @@ for (const runner of runners) {
       expect(serve.out.stderr).toMatch(/Stopped/);
     });
 
-    if (!runner.binary) {
+    if (runner.name.startsWith("bun")) {
+      test("a port already taken is one clear line and exit 1, after closing what had started", async () => {
+        const blocker = net.createServer();
+        await new Promise<void>((resolve) => blocker.listen(0, "127.0.0.1", resolve));
+        const taken = (blocker.address() as net.AddressInfo).port;
+        try {
+          const proc = Bun.spawn([...runner.argv, "serve", "--store", `sqlite:${join(dir, "taken.db")}`, "--tracker-hostport", "127.0.0.1:0",
+            "--smtp-hostport", `127.0.0.1:${taken}`, "--out-hostport", `127.0.0.1:${upstream.port}`, "--upstream-tls", "none", "--link-key", keySpec],
+          { cwd: dir, stdout: "pipe", stderr: "pipe", env: { ...process.env, NO_COLOR: "1", SPARKPOST_API_KEY_INGEST: "" } });
+          expect(await proc.exited).toBe(1);
+          const stderr = await new Response(proc.stderr).text();
+          expect(stderr).toMatch(new RegExp(`mtatrack: Cannot listen on 127\\.0\\.0\\.1:${taken}: `));
+          expect(stderr).not.toMatch(/unexpected error/);
+        } finally {
+          blocker.close();
+        }
+      });
+
       test("without --out-hostport the SMTP part is off and says so; without sinks, events go to stdout as NDJSON", async () => {
         const serve = await startServe(runner.argv, "no-smtp", []);
         let code: number;
