@@ -86,3 +86,49 @@ describe("verdictForStatus()", () => {
     expect(sparkPostErrorMessage("<html>")).toBeNull();
   });
 });
+
+describe("BatchBuilder properties", () => {
+  test("every item lands in exactly one batch, in order, within the byte, count and age limits", async () => {
+    const fc = await import("fast-check");
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.integer({ min: 1, max: 120 }), fc.integer({ min: 0, max: 50 })), { maxLength: 300 }),
+        fc.integer({ min: 20, max: 400 }),
+        fc.integer({ min: 1, max: 40 }),
+        fc.integer({ min: 0, max: 200 }),
+        (steps, maxBytes, maxCount, maxAgeMs) => {
+          const b = new BatchBuilder<number>({ maxBytes, maxCount, maxAgeMs });
+          const out: { items: number[]; bytes: number; openedAt: number }[] = [];
+          const oversized: number[] = [];
+          const sizes = new Map<number, number>();
+          const times = new Map<number, number>();
+          let now = 0;
+          steps.forEach(([bytes, dt], i) => {
+            now += dt;
+            sizes.set(i, bytes);
+            times.set(i, now);
+            const r = b.add(i, bytes, now);
+            if (r.oversized) oversized.push(i);
+            out.push(...r.closed);
+          });
+          const last = b.flush();
+          if (last) out.push(last);
+          const seen = [...out.flatMap((x) => x.items), ...oversized].sort((x, y) => x - y);
+          expect(seen).toEqual(steps.map((_, i) => i));
+          for (const batch of out) {
+            expect(batch.items.length).toBeGreaterThan(0);
+            expect(batch.items.length).toBeLessThanOrEqual(maxCount);
+            expect(batch.bytes).toBeLessThan(maxBytes);
+            expect(batch.bytes).toBe(batch.items.reduce((n, i) => n + sizes.get(i)!, 0));
+            for (let k = 1; k < batch.items.length; k++) expect(batch.items[k]!).toBeGreaterThan(batch.items[k - 1]!);
+            // Nothing joins a batch at or after its deadline.
+            expect(times.get(batch.items[0]!)).toBe(batch.openedAt);
+            for (const i of batch.items.slice(1)) expect(times.get(i)!).toBeLessThan(batch.openedAt + maxAgeMs);
+          }
+          for (const i of oversized) expect(sizes.get(i)!).toBeGreaterThanOrEqual(maxBytes);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+});
