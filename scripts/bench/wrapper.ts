@@ -6,7 +6,7 @@
  * (default 10 of 200 messages); in each slice every case runs once, so each ratio is against the ceiling of
  * the same slice; the figures are medians over slices.
  *
- * Usage: bun scripts/bench/wrapper.ts [--messages 2000] [--connections 8] [--rounds 10]
+ * Usage: bun scripts/bench/wrapper.ts [--messages 2000] [--connections 8] [--rounds 10] [--processes 1]
  *        bun scripts/bench/wrapper.ts --sink   (internal: the sink process; prints its port)
  */
 import net from "node:net";
@@ -150,6 +150,7 @@ async function main(): Promise<void> {
   const bun = process.execPath;
   const sink = await spawnLine([bun, import.meta.path, "--sink"], /^\d+\n/);
   const sinkPort = Number(sink.line.trim());
+  const processes = opt("processes", 1);
   const wrapperPort = async (flags: string[]) => {
     const port = await new Promise<number>((resolve) => {
       const s = net.createServer().listen(0, "127.0.0.1", () => {
@@ -157,17 +158,23 @@ async function main(): Promise<void> {
         s.close(() => resolve(p));
       });
     });
-    const w = await spawnLine(
-      [bun, "src/main.ts", "wrapper", "-in_hostport", `127.0.0.1:${port}`, "-out_hostport", `127.0.0.1:${sinkPort}`, "--max-clients", "64", ...flags],
-      /Starting smtp proxy service/,
-    );
-    return { port, proc: w.proc };
+    // With --processes N, N wrapper processes share the port (--reuse-port), as one per core would.
+    const shared = processes > 1 ? ["--reuse-port"] : [];
+    const procs = [];
+    for (let i = 0; i < processes; i++) {
+      const w = await spawnLine(
+        [bun, "src/main.ts", "wrapper", "-in_hostport", `127.0.0.1:${port}`, "-out_hostport", `127.0.0.1:${sinkPort}`, "--max-clients", "64", ...shared, ...flags],
+        /Starting smtp proxy service/,
+      );
+      procs.push(w.proc);
+    }
+    return { port, procs };
   };
   const off = await wrapperPort(["-tracking_url", ""]);
   const on = await wrapperPort(["-tracking_url", "https://track.example.com", "-track_click", "-track_initial_open", "--link-key", "bench:0123456789abcdef0123"]);
   const messages = Array.from({ length: total }, (_, i) => newsletter(i));
   const avg = messages.reduce((n, m) => n + m.length, 0) / messages.length;
-  console.log(`wrapper benchmark (bun ${Bun.version}; ${total} messages of ${(avg / 1024).toFixed(1)} KB avg per case over ${connections} connections, in ${rounds} interleaved slices)`);
+  console.log(`wrapper benchmark (bun ${Bun.version}; ${total} messages of ${(avg / 1024).toFixed(1)} KB avg per case over ${connections} connections, in ${rounds} interleaved slices; ${processes} wrapper process(es) per case)`);
   const cases = [
     { name: "ceiling (client -> sink)", port: sinkPort, pool: await openPool(sinkPort, connections) },
     { name: "wrapper, tracking off", port: off.port, pool: await openPool(off.port, connections) },
@@ -199,6 +206,7 @@ async function main(): Promise<void> {
     console.log(`| ${c.name} | ${rate.toFixed(0)} | ${((rate * avg) / 2 ** 20).toFixed(1)} | ${rs ? `${(median(rs) * 100).toFixed(0)}%` : "100%"} |`);
   }
   await Promise.all(cases.flatMap((c) => c.pool.map((conn) => conn.quit())));
-  for (const p of [off.proc, on.proc, sink.proc]) p.kill("SIGTERM");
-  await Promise.all([off.proc.exited, on.proc.exited, sink.proc.exited]);
+  const all = [...off.procs, ...on.procs, sink.proc];
+  for (const p of all) p.kill("SIGTERM");
+  await Promise.all(all.map((p) => p.exited));
 }
