@@ -138,15 +138,19 @@ class SinkRunner {
       }
       if (this.#builder.aged(this.#now())) this.#dispatch(this.#builder.flush()!);
       try {
-        const claimed = await (next ?? claim());
+        const pending = next ?? claim();
         next = null;
+        const claimed = await pending;
         failures = 0;
         const fresh = claimed.filter((c) => !this.#held.has(c.id));
-        // Prefetch only while busy: an idle queue is polled with the age-bounded wait instead.
-        if (claimed.length > 0 && !stop.aborted) next = claim();
+        // Prefetch only while busy: an idle queue is polled with the age-bounded wait instead. Its failure
+        // surfaces when it is awaited; the no-op handler only keeps it from counting as unhandled meanwhile.
+        if (claimed.length > 0 && !stop.aborted) {
+          next = claim();
+          next.catch(() => {});
+        }
         if (fresh.length > 0) await this.#take(fresh);
       } catch (error) {
-        next = null;
         this.#metrics.storeErrors.inc({ sink: this.#sink.name });
         const delay = Math.min(10_000, 200 * 2 ** Math.min(failures++, 6));
         this.#log.warn(`${this.#sink.name}: store claim or lookup failed (${errorText(error)}); retry in ${(delay / 1000).toFixed(1)} s`);
@@ -158,13 +162,22 @@ class SinkRunner {
     if (next) {
       const claimed = await next.catch(() => []);
       const fresh = claimed.filter((c) => !this.#held.has(c.id));
-      if (fresh.length > 0) await this.#take(fresh).catch(() => {});
+      if (fresh.length > 0) await this.#take(fresh, this.#abort.signal).catch(() => {});
     }
   }
 
   /** Enriches and batches freshly claimed records; malformed and oversized ones are dead-lettered alone. */
-  async #take(claimed: readonly { id: string; body: string }[]): Promise<void> {
-    const prepared = await prepare(claimed, this.#deps.store.kv, this.#sink);
+  async #take(claimed: readonly { id: string; body: string }[], signal: AbortSignal = this.#stop.signal): Promise<void> {
+    // The accounting lookup is retried here rather than dropping the claim: dropped events would wait out their lease.
+    let prepared: Awaited<ReturnType<typeof prepare>> | undefined;
+    const ok = await this.#deliverer.withStoreRetry(async () => {
+      prepared = await prepare(claimed, this.#deps.store.kv, this.#sink);
+    }, signal, "accounting lookup");
+    if (!ok || !prepared) return; // stopping: the events come back after their lease
+    await this.#batch(prepared);
+  }
+
+  async #batch(prepared: Awaited<ReturnType<typeof prepare>>): Promise<void> {
     if (prepared.missing > 0) {
       this.#metrics.enrichMissing.inc({ sink: this.#sink.name }, prepared.missing);
       this.#log.debug(`${this.#sink.name}: ${prepared.missing} of ${prepared.items.length} events have no accounting entry; sent without`);
