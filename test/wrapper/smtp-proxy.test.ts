@@ -851,7 +851,7 @@ describe("smtp proxy relays any body byte for byte", () => {
       const piece = fc.constantFrom("a", "Zz", ".", "..", "\r\n", "\n", "\r", "\r\n.", "\r\n..", "\n.", ". \r\n", "é", "x".repeat(900), "\t");
       await fc.assert(
         fc.asyncProperty(fc.array(piece, { minLength: 1, maxLength: 80 }), fc.array(fc.nat(), { maxLength: 4 }), async (parts, cuts) => {
-          // The message the client means (headers first: smtp-server, like the original, does not unstuff a dot
+          // The message the client means (headers first: smtp-server (and our scanner, which matches it) does not unstuff a dot
           // right after a bare LF at the very start of DATA; ending in CRLF, as SMTP requires), and what it puts
           // on the wire: every dot at a line start doubled (RFC 5321 §4.5.2), then the terminator.
           const message = `Subject: random\r\n\r\n${parts.join("")}\r\n`;
