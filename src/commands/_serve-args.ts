@@ -11,12 +11,19 @@ import wrapperCommand from "./wrapper.ts";
 type ArgsOf<C> = C extends CommandDef<infer T> ? T : never;
 /** The wrapper keeps its flags inline in its command; citty's defineCommand returns the definition as given. */
 const wrapperArgs = wrapperCommand.args as ArgsOf<typeof wrapperCommand>;
+// Loud at load rather than a serve without the SMTP flags, should the wrapper ever resolve its args lazily.
+if (typeof wrapperArgs !== "object" || wrapperArgs === null || !("out-hostport" in wrapperArgs)) {
+  throw new TypeError("Cannot build serve's flags: the wrapper command's args are not a plain object");
+}
 
 /** One part's flag under a new name: same type and hint, its own description, none of the part's aliases. */
 function renamed<A extends { type: "string" }>(arg: A, description: string): Omit<A, "alias" | "description"> & { description: string } {
   const { alias: _alias, description: _description, ...rest } = arg as A & { alias?: unknown; description?: string };
   return { ...rest, description };
 }
+
+/** The parts' flags serve takes under their own names (exported for the test that finds clashes). */
+export const partArgs = { tracker: trackerArgs, wrapper: wrapperArgs, feeder: feederArgs } as const;
 
 const { "in-hostport": trackerListen, "tls-cert": trackerCert, "tls-key": trackerKey, "metrics-listen": trackerMetrics, workers: _workers, ...trackerOwn } = trackerArgs;
 const { "in-hostport": smtpListen, "tls-cert": smtpCert, "tls-key": smtpKey, "metrics-listen": smtpMetrics, ...wrapperOwn } = wrapperArgs;

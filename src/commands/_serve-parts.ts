@@ -88,7 +88,7 @@ export async function startTrackerPart(p: { config: Readonly<TrackerConfig>; spo
   return { url, close };
 }
 
-/** The SMTP proxy with the message rewriter (none when `trackingUrl` is ""). */
+/** The SMTP proxy with the message rewriter (none when `trackingUrl` is ""); v2 links need a key, which the caller checked. */
 export async function startWrapperPart(p: { config: Readonly<WrapperConfig>; keys: LinkKey[]; log: Logger }): Promise<Part & { port: number; reloadTls(): void }> {
   const { config, log } = p;
   const loadTls = () => (config.tls ? { cert: readText(config.tls.certPath, "TLS certificate"), key: readText(config.tls.keyPath, "TLS key") } : null);
@@ -97,9 +97,6 @@ export async function startWrapperPart(p: { config: Readonly<WrapperConfig>; key
   const creds = (path: string | null) => (path ? parseCredentials(readText(path, "credentials file")) : null);
   const local = creds(config.authFile);
   const [upstreamUser, upstreamPassword] = [...(creds(config.upstream.authFile)?.entries() ?? [])][0] ?? [];
-  if (config.trackingUrl !== "" && p.keys.length === 0 && config.linkFormat === "v2") {
-    throw new CLIError("Cannot sign v2 links without a key: give --link-key kid:secret (or MTATRACK_LINK_KEYS), or --link-format v1", "EARG");
-  }
   const rewriter = config.trackingUrl === "" ? null : createMessageRewriter({ codec: createLinkCodec({ primitives: nativePrimitives, keys: p.keys, acceptV1: true }),
     trackingUrl: config.trackingUrl, options: config.tracking, settings: { linkFormat: config.linkFormat }, log });
   const metrics = createProxyMetrics();

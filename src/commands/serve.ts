@@ -26,6 +26,9 @@ export default defineCommand({
     const env = process.env;
     const { tracker, wrapper, feeder, explicitTrackingUrl } = resolveConfigs(args, rawArgs, env);
     const keys = keysFromArgs(args, env);
+    if (wrapper && wrapper.trackingUrl !== "" && wrapper.linkFormat === "v2" && keys.length === 0) {
+      throw new CLIError("Cannot sign v2 links without a key: give --link-key kid:secret (or MTATRACK_LINK_KEYS), or --link-format v1", "EARG");
+    }
     const log = loggerFromArgs(args, env, "serve");
     const storeUrl = storeUrlFromArgs(args, env);
     const store = await openStore(storeUrl, { redis: { enableAutoPipelining: true } });

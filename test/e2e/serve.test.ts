@@ -149,6 +149,16 @@ for (const runner of runners) {
         expect(code).toBe(0);
       });
 
+      test("the SMTP part without a link key is refused before anything listens", async () => {
+        const proc = Bun.spawn([...runner.argv, "serve", "--store", `sqlite:${join(dir, "nokey.db")}`, "--tracker-hostport", "127.0.0.1:0",
+          "--smtp-hostport", "127.0.0.1:0", "--out-hostport", `127.0.0.1:${upstream.port}`],
+        { cwd: dir, stdout: "pipe", stderr: "pipe", env: { ...process.env, NO_COLOR: "1", MTATRACK_LINK_KEYS: "" } });
+        expect(await proc.exited).toBe(1);
+        const stderr = await new Response(proc.stderr).text();
+        expect(stderr).toMatch(/mtatrack: Cannot sign v2 links without a key: give --link-key/);
+        expect(stderr).not.toMatch(/Listening/);
+      });
+
       test("a flag two parts mean differently is refused with the names to use", async () => {
         const proc = Bun.spawn([...runner.argv, "serve", "--in-hostport", ":2525"], { cwd: dir, stdout: "pipe", stderr: "pipe", env: { ...process.env, NO_COLOR: "1" } });
         expect(await proc.exited).toBe(1);
