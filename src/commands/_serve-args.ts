@@ -1,9 +1,16 @@
 /**
  * @module The flags of `mtatrack serve`: the tracker's, the wrapper's and the feeder's, imported from
- * their commands. A name two parts use for different things gets the part's prefix (`--tracker-hostport`,
- * `--smtp-hostport`, …); the rest keep their names, so a flag reads the same in `serve` as in its part.
+ * their commands, and their mapping back to each part's own resolver. A name two parts use for different
+ * things gets the part's prefix (`--tracker-hostport`, `--smtp-hostport`, …); the rest keep their names,
+ * so a flag reads the same in `serve` as in its part.
  */
-import type { ArgsDef, CommandDef } from "citty";
+import { dirname, join } from "node:path";
+import type { ArgsDef, CommandDef, ParsedArgs } from "citty";
+import { repeatedFlag, resolveFeederConfig } from "../core/feeder-config.ts";
+import { resolveTrackerConfig } from "../core/tracker-config.ts";
+import { CLIError } from "../errors.ts";
+import { defaultStoreUrl } from "../stores/open-store.ts";
+import { resolveWrapperConfig } from "../wrapper/smtp-config.ts";
 import { feederArgs } from "./_feeder-args.ts";
 import { trackerArgs } from "./_tracker-args.ts";
 import wrapperCommand from "./wrapper.ts";
@@ -65,3 +72,39 @@ export const serveArgs = {
   "smtp-metrics-listen": renamed(smtpMetrics, "Wrapper Prometheus /metrics on host:port"),
   "feeder-metrics-listen": renamed(feederMetrics, "Feeder Prometheus /metrics on [host]:port"),
 } as const satisfies ArgsDef;
+
+type Env = Record<string, string | undefined>;
+
+/**
+ * Each part's config from its own resolver, with serve's names mapped back to the part's; `wrapper` is null
+ * without --out-hostport, and its tracking URL is a placeholder unless `explicitTrackingUrl` is set.
+ * @throws {CLIError} EARG for a refused flag or a value a part's resolver does not accept.
+ */
+export function resolveServeConfigs(args: ParsedArgs<typeof serveArgs>, rawArgs: readonly string[], env: Env) {
+  for (const arg of rawArgs) {
+    const name = /^--([^=]+)/.exec(arg)?.[1]?.replaceAll("_", "-");
+    if (name && name in ambiguousFlags) throw new CLIError(`serve does not take --${name}: use ${ambiguousFlags[name]}`, "EARG");
+  }
+  try {
+    const tracker = resolveTrackerConfig({ ...args, "in-hostport": args["tracker-hostport"], "tls-cert": args["tracker-tls-cert"],
+      "tls-key": args["tracker-tls-key"], "metrics-listen": args["tracker-metrics-listen"], workers: "1" }, env);
+    const explicitTrackingUrl = args["tracking-url"] ?? env.MTATRACK_TRACKING_URL;
+    // The tracking URL's default is the tracker's bound address, known only once it listens; serve.ts puts it in then.
+    const wrapper = args["out-hostport"] ? resolveWrapperConfig({ ...args, "in-hostport": args["smtp-hostport"], "tls-cert": args["smtp-tls-cert"],
+      "tls-key": args["smtp-tls-key"], "metrics-listen": args["smtp-metrics-listen"], "tracking-url": explicitTrackingUrl ?? "http://localhost",
+      "track-click": args["track-click"] ?? true }, env) : null;
+    const defaulted = args.sink === undefined && !args["webhook-url"] && !args.file && !env.SPARKPOST_API_KEY_INGEST?.trim();
+    const feeder = resolveFeederConfig({ ...args, "webhook-header": repeatedFlag(rawArgs, "webhook-header"), "metrics-listen": args["feeder-metrics-listen"],
+      "replay-dead-letters": false, ...(defaulted ? { file: "-" } : {}) }, env);
+    return { tracker, wrapper, explicitTrackingUrl, feeder: { config: feeder, defaulted } };
+  } catch (err) {
+    throw err instanceof RangeError || err instanceof TypeError ? new CLIError(err.message, "EARG", { cause: err }) : err;
+  }
+}
+
+/** Without --spool: beside a `sqlite:` store's file (else beside the per-system default), named by the port. */
+export function spoolBesideStore(storeUrl: string, port: number, env: Env): string {
+  const file = /^sqlite:(?:\/\/)?([^?]+)/i.exec(storeUrl.trim())?.[1];
+  const dir = file && file !== ":memory:" ? dirname(decodeURIComponent(file)) : dirname(defaultStoreUrl(env).slice("sqlite:".length));
+  return join(dir, `tracker-${port}.spool`);
+}

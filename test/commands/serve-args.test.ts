@@ -3,7 +3,7 @@
  * the part's prefix, or refused with a pointer; no name (or alias) means two different things.
  */
 import { describe, expect, test } from "bun:test";
-import { ambiguousFlags, partArgs, serveArgs } from "../../src/commands/_serve-args.ts";
+import { ambiguousFlags, partArgs, resolveServeConfigs, serveArgs, spoolBesideStore } from "../../src/commands/_serve-args.ts";
 import { linkKeyArgs, logArgs, storeArgs } from "../../src/commands/_shared.ts";
 
 /** Flag groups every part spreads in, so the same name means the same thing everywhere. */
@@ -42,5 +42,60 @@ describe("serveArgs", () => {
   test("the refused spellings are not flags of serve, under any alias", () => {
     const taken = new Set(Object.entries(serveArgs as Record<string, ArgDef>).flatMap(([name, def]) => names(name, def)));
     for (const name of Object.keys(ambiguousFlags)) expect({ name, taken: taken.has(name) }).toEqual({ name, taken: false });
+  });
+});
+
+describe("resolveServeConfigs", () => {
+  const resolve = (args: Record<string, unknown>, env: Record<string, string> = {}, rawArgs: readonly string[] = []) =>
+    resolveServeConfigs(args as Parameters<typeof resolveServeConfigs>[0], rawArgs, env);
+
+  test("maps the prefixed flags to each part's own and keeps the parts' defaults", () => {
+    const c = resolve({ "tracker-hostport": "127.0.0.1:9000", "smtp-hostport": ":2525", "out-hostport": "mta:25", "feeder-metrics-listen": "9189" });
+    expect(c.tracker.listen).toEqual({ hostname: "127.0.0.1", port: 9000 });
+    expect(c.wrapper?.listen).toEqual({ hostname: "", port: 2525 });
+    expect(c.wrapper?.upstream).toMatchObject({ host: "mta", port: 25 });
+    expect(c.feeder.config.metricsListen).toEqual({ host: "127.0.0.1", port: 9189 });
+    expect(c.tracker.workers).toBe(1);
+    expect(c.tracker.serverHeader).toBe("msys-http");
+  });
+
+  const cases: { name: string; args: Record<string, unknown>; env?: Record<string, string>; check: (c: ReturnType<typeof resolveServeConfigs>) => void }[] = [
+    { name: "no --out-hostport: no SMTP part", args: {}, check: (c) => expect(c.wrapper).toBeNull() },
+    { name: "clicks are tracked unless --no-track-click", args: { "out-hostport": "mta:25" }, check: (c) => expect(c.wrapper?.tracking.trackClick).toBe(true) },
+    { name: "--no-track-click turns clicks off", args: { "out-hostport": "mta:25", "track-click": false }, check: (c) => expect(c.wrapper?.tracking.trackClick).toBe(false) },
+    { name: "no tracking URL given: left to the tracker's address", args: { "out-hostport": "mta:25" }, check: (c) => expect(c.explicitTrackingUrl).toBeUndefined() },
+    { name: "MTATRACK_TRACKING_URL is the explicit one", args: { "out-hostport": "mta:25" }, env: { MTATRACK_TRACKING_URL: "https://t.example" }, check: (c) => expect(c.wrapper?.trackingUrl).toBe("https://t.example") },
+    { name: '--tracking-url "" is a plain relay', args: { "out-hostport": "mta:25", "tracking-url": "" }, check: (c) => expect(c.wrapper?.trackingUrl).toBe("") },
+    { name: "no sink configured: NDJSON to stdout", args: {}, check: (c) => expect([c.feeder.defaulted, c.feeder.config.sinks.map((s) => s.kind === "file" && s.path)]).toEqual([true, ["-"]]) },
+    { name: "the SparkPost key in env picks SparkPost", args: {}, env: { SPARKPOST_API_KEY_INGEST: "k" }, check: (c) => expect(c.feeder.config.sinks.map((s) => s.kind)).toEqual(["sparkpost"]) },
+    { name: "--webhook-url picks the webhook only", args: { "webhook-url": "http://127.0.0.1:1/h" }, check: (c) => expect(c.feeder.config.sinks.map((s) => s.kind)).toEqual(["webhook"]) },
+  ];
+  test.each(cases)("$name", ({ args, env, check }) => check(resolve(args, env)));
+
+  test.each([
+    { name: "the Go spelling of a clashing flag", raw: ["--in_hostport", ":1"], message: /serve does not take --in-hostport: use --tracker-hostport \(HTTP\) or --smtp-hostport \(SMTP\)/ },
+    { name: "the wrapper's -certfile", raw: ["--certfile=/x.pem"], message: /serve does not take --certfile: use --smtp-tls-cert/ },
+    { name: "--workers", raw: ["--workers", "4"], message: /mtatrack tracker --workers/ },
+  ])("refuses $name", ({ raw, message }) => {
+    expect(() => resolve({}, {}, raw)).toThrow(message);
+  });
+
+  test("a value a part refuses is an EARG CLIError naming the flag", () => {
+    let error: unknown;
+    try {
+      resolve({ "out-hostport": "mta:25", "rcpt-policy": "every" });
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toMatchObject({ name: "CLIError", code: "EARG", message: expect.stringMatching(/--rcpt-policy "every"/) });
+  });
+});
+
+describe("spoolBesideStore", () => {
+  test.each([
+    { name: "beside a sqlite: file", url: "sqlite:/var/tmp/x/store.db", port: 8888, spool: "/var/tmp/x/tracker-8888.spool" },
+    { name: "the sqlite:/// form with a query", url: "sqlite:///srv/m/s.db?synchronous=full", port: 80, spool: "/srv/m/tracker-80.spool" },
+  ])("$name", ({ url, port, spool }) => {
+    expect(spoolBesideStore(url, port, {})).toBe(spool);
   });
 });
