@@ -11,6 +11,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import nodemailer from "nodemailer";
 import { hostTarget } from "../../scripts/build-targets.ts";
+import { parseKeyRing } from "../../src/core/key-ring.ts";
+import { createLinkCodec } from "../../src/core/link-codec.ts";
+import { trackedUrl } from "../../src/core/tracked-url.ts";
+import { nativePrimitives } from "../../src/runtime/codec-primitives.ts";
 import { startIngestServer, type IngestServer } from "../feeder/_ingest-server.ts";
 import { until } from "../feeder/_fixtures.ts";
 import { startTestUpstream, type TestUpstream } from "../wrapper/_smtp-peers.ts";
@@ -141,8 +145,14 @@ for (const runner of runners) {
           expect(serve.smtpPort).toBeNull();
           expect(serve.out.stderr).toMatch(/SMTP part off: no --out-hostport/);
           expect(serve.out.stderr).toMatch(/events go to stdout as NDJSON/);
-          const res = await fetch(`${serve.trackerUrl}/healthz`);
-          expect(res.status).toBe(200);
+          expect((await fetch(`${serve.trackerUrl}/healthz`)).status).toBe(200);
+          const codec = createLinkCodec({ primitives: nativePrimitives, keys: parseKeyRing([keySpec]) });
+          const token = codec.encode({ action: "click", msgId: "0000feedfacecafe0001", rcpt: "ann@example.com", targetUrl: "https://example.com/stdout" });
+          const res = await fetch(trackedUrl(serve.trackerUrl, token), { redirect: "manual" });
+          expect(res.status).toBe(302);
+          await until(() => serve.out.stdout.includes("\n"), "an NDJSON line on stdout");
+          const event = JSON.parse(serve.out.stdout.split("\n")[0]!);
+          expect(event).toMatchObject({ type: "click", message_id: "0000feedfacecafe0001", rcpt_to: "ann@example.com", target_link_url: "https://example.com/stdout" });
         } finally {
           code = await serve.stop("SIGINT");
         }
