@@ -33,14 +33,14 @@ function renamed<A extends { type: "string" }>(arg: A, description: string): Omi
 export const partArgs = { tracker: trackerArgs, wrapper: wrapperArgs, feeder: feederArgs } as const;
 
 const { "in-hostport": trackerListen, "tls-cert": trackerCert, "tls-key": trackerKey, "metrics-listen": trackerMetrics, workers: _workers, ...trackerOwn } = trackerArgs;
-const { "in-hostport": smtpListen, "tls-cert": smtpCert, "tls-key": smtpKey, "metrics-listen": smtpMetrics, ...wrapperOwn } = wrapperArgs;
+const { "in-hostport": smtpListen, "tls-cert": smtpCert, "tls-key": smtpKey, "metrics-listen": smtpMetrics, "reuse-port": _reusePort, ...wrapperOwn } = wrapperArgs;
 const { "metrics-listen": feederMetrics, "replay-dead-letters": _replay, ...feederOwn } = feederArgs;
 
 /**
- * Flags `serve` refuses, each with what to say instead: every part has its own meaning for them, and citty
- * would otherwise ignore an unknown flag without a word.
+ * Flags `serve` refuses, each with what to say instead: names every part means differently, and flags for
+ * running several processes or one-off runs. citty would otherwise ignore an unknown flag without a word.
  */
-export const ambiguousFlags: Readonly<Record<string, string>> = Object.freeze({
+export const refusedFlags: Readonly<Record<string, string>> = Object.freeze({
   "in-hostport": "--tracker-hostport (HTTP) or --smtp-hostport (SMTP)",
   "tls-cert": "--tracker-tls-cert (HTTPS) or --smtp-tls-cert (STARTTLS)",
   "tls-key": "--tracker-tls-key or --smtp-tls-key",
@@ -48,6 +48,7 @@ export const ambiguousFlags: Readonly<Record<string, string>> = Object.freeze({
   privkeyfile: "--smtp-tls-key",
   "metrics-listen": "--tracker-metrics-listen, --smtp-metrics-listen or --feeder-metrics-listen",
   workers: "mtatrack tracker --workers (serve is one process)",
+  "reuse-port": "mtatrack wrapper --reuse-port (serve is one process, its tracker and feeder included)",
   "replay-dead-letters": "mtatrack feeder --replay-dead-letters (a one-off run)",
 });
 
@@ -83,7 +84,7 @@ type Env = Record<string, string | undefined>;
 export function resolveServeConfigs(args: ParsedArgs<typeof serveArgs>, rawArgs: readonly string[], env: Env) {
   for (const arg of rawArgs) {
     const name = /^--([^=]+)/.exec(arg)?.[1]?.replaceAll("_", "-");
-    if (name && name in ambiguousFlags) throw new CLIError(`serve does not take --${name}: use ${ambiguousFlags[name]}`, "EARG");
+    if (name && name in refusedFlags) throw new CLIError(`serve does not take --${name}: use ${refusedFlags[name]}`, "EARG");
   }
   try {
     const tracker = resolveTrackerConfig({ ...args, "in-hostport": args["tracker-hostport"], "tls-cert": args["tracker-tls-cert"],

@@ -153,7 +153,7 @@ export async function startFeederPart(p: { config: FeederConfig; store: Store; c
   const { config, log } = p;
   const metrics = new FeederMetrics();
   const listener = config.metricsListen ? await listening(`the metrics port ${config.metricsListen.port}`, listenMetrics(() => metrics.render(), config.metricsListen)) : null;
-  const feeder = startFeeder({ store: p.store, sinks: createSinks(config.sinks), metrics, log, leaseMs: config.leaseMs, consumer: p.consumer,
+  const feeder = startFeeder({ store: p.store, sinks: createSinks(config.sinks, { leaseMs: config.leaseMs }), metrics, log, leaseMs: config.leaseMs, consumer: p.consumer,
     concurrency: config.concurrency, shutdownTimeoutMs: config.shutdownTimeoutMs });
   log.info(`Feeding ${config.sinks.map((s) => (s.kind === "file" && s.path === "-" ? "stdout (NDJSON)" : s.name)).join(", ")}${listener ? `; metrics on ${listener.url}/metrics` : ""}`);
   return {
