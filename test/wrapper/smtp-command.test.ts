@@ -7,7 +7,7 @@ import { existsSync } from "node:fs";
 import net from "node:net";
 import { join } from "node:path";
 import nodemailer from "nodemailer";
-import { startTestUpstream, type TestUpstream } from "./_smtp-peers.ts";
+import { makeCert, startTestUpstream, type TestUpstream } from "./_smtp-peers.ts";
 
 const root = join(import.meta.dir, "../..");
 const bin = join(root, "node_modules/.bin");
@@ -96,6 +96,18 @@ describe("mtatrack wrapper command", () => {
     const run = Bun.spawnSync([join(bin, "bun"), "src/main.ts", "wrapper", "-certfile", "/nonexistent.pem"], { cwd: root });
     expect(run.exitCode).toBe(1);
     expect(run.stderr.toString()).toContain("Cannot use --tls-cert without --tls-key");
+  });
+
+  test.skipIf(!hasDeno)("tracks a message over STARTTLS under Deno", async () => {
+    const cert = makeCert();
+    const w = await startWrapper("deno", ["-out_hostport", `127.0.0.1:${upstream.port}`, "-tracking_url", "http://t.example.com", "-track_click",
+      "--link-key", "k1:0123456789abcdef0123", "-certfile", `${cert.dir}/cert.pem`, "-privkeyfile", `${cert.dir}/key.pem`]);
+    const before = upstream.received.length;
+    const t = nodemailer.createTransport({ host: "127.0.0.1", port: w.port, requireTLS: true, tls: { ca: cert.cert, servername: "localhost" } });
+    await t.sendMail({ envelope: { from: "a@example.com", to: ["b@example.com"] }, raw: html });
+    t.close();
+    expect(upstream.received[before]!.data.toString()).toContain('<a href="http://t.example.com/');
+    expect(await w.stop()).toBe(0);
   });
 
   test.skipIf(!hasDeno)("relays a message under Deno", async () => {
