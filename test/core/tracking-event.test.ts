@@ -3,7 +3,7 @@ import fc from "fast-check";
 import { buildTrackingEvent, eventIdFromBytes, MAX_USER_AGENT_CHARS } from "../../src/core/tracking-event.ts";
 import type { DecodedLink } from "../../src/core/link-codec.ts";
 import { parseListenAddress } from "../../src/core/listen-address.ts";
-import { resolveTrackerConfig } from "../../src/core/tracker-config.ts";
+import { forWorker, resolveTrackerConfig } from "../../src/core/tracker-config.ts";
 
 describe("eventIdFromBytes()", () => {
   test.each([
@@ -76,5 +76,17 @@ describe("tracker configuration", () => {
     { name: "a bad spool size", args: { "spool-max": "lots" }, error: /spool-max/ },
   ])("resolveTrackerConfig() refuses $name", ({ args, error }) => {
     expect(() => resolveTrackerConfig(args, {})).toThrow(error);
+  });
+  test("resolveTrackerConfig() reads --workers: a number, or auto (0: one per CPU)", () => {
+    expect(resolveTrackerConfig({ workers: "4" }, {}).workers).toBe(4);
+    expect(resolveTrackerConfig({ workers: "auto" }, {}).workers).toBe(0);
+    expect(() => resolveTrackerConfig({ workers: "many" }, {})).toThrow(/--workers/);
+  });
+  test("forWorker() gives each worker its own spool and metrics port", () => {
+    const c = resolveTrackerConfig({ "metrics-listen": "127.0.0.1:9188", spool: "/var/lib/mtatrack/t.spool" }, {});
+    const w2 = forWorker(c, 2, "/unused");
+    expect(w2.spoolPath).toBe("/var/lib/mtatrack/t.spool.w2");
+    expect(w2.metricsListen).toEqual({ hostname: "127.0.0.1", port: 9189 });
+    expect(forWorker(resolveTrackerConfig({}, {}), 1, "/var/lib/mtatrack/tracker-8888.spool").spoolPath).toBe("/var/lib/mtatrack/tracker-8888.spool.w1");
   });
 });
