@@ -5,6 +5,7 @@ export const feederArgs = {
   sink: { type: "string", description: "Comma-separated sinks: sparkpost, webhook, file (default: those configured; sparkpost when none is)", valueHint: "list" },
   "webhook-url": { type: "string", alias: ["webhook_url"], description: "POST batches as JSON arrays to this URL", valueHint: "url" },
   "webhook-secret": { type: "string", alias: ["webhook_secret"], description: "Sign webhook requests with HMAC-SHA256 (env MTATRACK_WEBHOOK_SECRET)", valueHint: "secret" },
+  "webhook-secret-previous": { type: "string", alias: ["webhook_secret_previous"], description: "During a rotation, also sign with the old secret (env MTATRACK_WEBHOOK_SECRET_PREVIOUS)", valueHint: "secret" },
   "webhook-header": { type: "string", alias: ["webhook_header"], description: "Extra webhook header, repeatable", valueHint: "'Name: value'" },
   file: { type: "string", description: "Append NDJSON events to this file (- for stdout)", valueHint: "path" },
   "file-rotate": { type: "string", alias: ["file_rotate"], description: "Rotate the file: none, daily, or a size such as 100M", valueHint: "policy" },

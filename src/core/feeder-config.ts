@@ -9,7 +9,7 @@ export type FileRotation = { kind: "none" } | { kind: "daily" } | { kind: "size"
 
 export type SinkConfig =
   | { kind: "sparkpost"; name: string; url: string; apiKey: string; limits: BatchLimits; events: EventSelection }
-  | { kind: "webhook"; name: string; url: string; secret: string | null; headers: readonly (readonly [string, string])[]; limits: BatchLimits; events: EventSelection }
+  | { kind: "webhook"; name: string; url: string; secret: string | null; previousSecret: string | null; headers: readonly (readonly [string, string])[]; limits: BatchLimits; events: EventSelection }
   | { kind: "file"; name: string; path: string; rotate: FileRotation; limits: BatchLimits; events: EventSelection };
 
 export interface FeederConfig {
@@ -31,6 +31,7 @@ export interface FeederArgs {
   sink?: string;
   "webhook-url"?: string;
   "webhook-secret"?: string;
+  "webhook-secret-previous"?: string;
   "webhook-header"?: readonly string[];
   file?: string;
   "file-rotate"?: string;
@@ -97,8 +98,10 @@ export function resolveFeederConfig(args: FeederArgs, env: Env): FeederConfig {
         if (!url) throw new RangeError("Cannot use the webhook sink: --webhook-url is missing");
         if (!/^https?:\/\/[^/]/i.test(url) || !URL.canParse(url)) throw new RangeError(`Cannot use --webhook-url "${url}": expected an http(s) URL`);
         const secret = nonEmpty(args["webhook-secret"]) ?? nonEmpty(env.MTATRACK_WEBHOOK_SECRET) ?? null;
+        const previousSecret = nonEmpty(args["webhook-secret-previous"]) ?? nonEmpty(env.MTATRACK_WEBHOOK_SECRET_PREVIOUS) ?? null;
+        if (previousSecret !== null && secret === null) throw new RangeError("Cannot use --webhook-secret-previous without --webhook-secret");
         const headers = (args["webhook-header"] ?? []).map(parseHeader);
-        return { kind, name: "webhook", url, secret, headers: Object.freeze(headers), limits: limitsFor(kind), events: parseEventSelection(args["webhook-events"], "webhook-events") };
+        return { kind, name: "webhook", url, secret, previousSecret, headers: Object.freeze(headers), limits: limitsFor(kind), events: parseEventSelection(args["webhook-events"], "webhook-events") };
       }
       case "file": {
         const path = nonEmpty(args.file);

@@ -26,7 +26,7 @@ function createSink(c: SinkConfig, { leaseMs, ...opts }: CreateSinksOptions): Si
     case "sparkpost":
       return createSparkPostSink({ url: c.url, apiKey: c.apiKey, limits: c.limits, timeoutMs: cap(300_000), ...opts });
     case "webhook":
-      return createWebhookSink({ url: c.url, secret: c.secret, headers: c.headers, limits: c.limits, timeoutMs: cap(30_000), ...opts });
+      return createWebhookSink({ url: c.url, secret: c.secret, previousSecret: c.previousSecret, headers: c.headers, limits: c.limits, timeoutMs: cap(30_000), ...opts });
     case "file":
       return createFileSink({ path: c.path, rotate: c.rotate, limits: c.limits, now: opts.now });
   }

@@ -10,6 +10,8 @@ export interface WebhookSinkOptions {
   url: string;
   /** Signs every request when set (`X-Mtatrack-Signature: t=<unix>,v1=<hex>`). */
   secret: string | null;
+  /** During a secret rotation: also signed with this one (a second `v1=`), for receivers not yet switched. */
+  previousSecret?: string | null;
   /** Extra headers, e.g. an `Authorization` the receiver wants. */
   headers?: readonly (readonly [string, string])[];
   limits: BatchLimits;
@@ -23,7 +25,7 @@ export interface WebhookSinkOptions {
  * Creates the webhook sink. Each request carries `Idempotency-Key` (derived from the batch's event ids, so
  * a retried batch has the same key) and, with a secret, the signature over `<t>.<body>`.
  */
-export function createWebhookSink({ url, secret, headers = [], limits, fetch = globalThis.fetch, now = Date.now, timeoutMs = 30_000 }: WebhookSinkOptions): Sink {
+export function createWebhookSink({ url, secret, previousSecret = null, headers = [], limits, fetch = globalThis.fetch, now = Date.now, timeoutMs = 30_000 }: WebhookSinkOptions): Sink {
   return {
     name: "webhook",
     limits,
@@ -37,7 +39,9 @@ export function createWebhookSink({ url, secret, headers = [], limits, fetch = g
       if (secret !== null) {
         // Signed at each attempt: the timestamp is when this request was made, so receivers can bound replays.
         const t = Math.floor(now() / 1000);
-        h.set(signatureHeaderName, formatSignatureHeader(t, [createHmac("sha256", secret).update(signedPayload(t, body)).digest("hex")]));
+        const payload = signedPayload(t, body);
+        const keys = previousSecret === null ? [secret] : [secret, previousSecret];
+        h.set(signatureHeaderName, formatSignatureHeader(t, keys.map((k) => createHmac("sha256", k).update(payload).digest("hex"))));
       }
       const { res, text } = await post(url, { headers: Object.fromEntries(h), body }, { fetch, signal, timeoutMs, now });
       const verdict = verdictOf(res, text, now, null);

@@ -29,6 +29,7 @@ describe("resolveFeederConfig()", () => {
     { name: "batch bytes over SparkPost's limit", args: { "batch-bytes": "6M" }, env: { SPARKPOST_API_KEY_INGEST: "k" } },
     { name: "rotating stdout", args: { file: "-", "file-rotate": "daily" } },
     { name: "zero batch size", args: { file: "x", "batch-size": "0" } },
+    { name: "a previous webhook secret without a current one", args: { "webhook-url": "http://x", "webhook-secret-previous": "old" } },
     { name: "bad metrics address", args: { file: "x", "metrics-listen": "host:port" } },
   ];
   for (const c of bad) test(`rejects ${c.name}`, () => expect(() => resolveFeederConfig(c.args, c.env ?? {})).toThrow(RangeError));

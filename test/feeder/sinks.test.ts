@@ -88,6 +88,21 @@ describe("event selection", () => {
   });
 });
 
+describe("webhook secret rotation", () => {
+  test("with a previous secret, the header carries a v1 for each; receivers on either secret verify", async () => {
+    let header: string | null = null;
+    let body = "";
+    const server = Bun.serve({ port: 0, hostname: "127.0.0.1", async fetch(req) { header = req.headers.get("x-mtatrack-signature"); body = await req.text(); return new Response(null, { status: 200 }); } });
+    cleanups.push(() => server.stop(true));
+    const sink = createWebhookSink({ url: `http://127.0.0.1:${server.port}/`, secret: "new-secret", previousSecret: "old-secret", limits: { maxBytes: 1 << 20, maxCount: 10, maxAgeMs: 10 } });
+    const r = await sink.deliver({ records: ['{"a":1}'], eventIds: ["1"], bytes: 8 }, { signal: new AbortController().signal });
+    expect(r.kind).toBe("accepted");
+    const now = Math.floor(Date.now() / 1000);
+    expect(parseSignatureHeader(header!)!.v1).toHaveLength(2);
+    expect([verify("new-secret", header, body, now), verify("old-secret", header, body, now), verify("other", header, body, now)]).toEqual([true, true, false]);
+  });
+});
+
 describe("file sink", () => {
   const limits = { maxBytes: 1 << 20, maxCount: 10, maxAgeMs: 50 };
   test("writes NDJSON and rotates by size; every event is in exactly one file", async () => {
