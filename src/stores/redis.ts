@@ -2,7 +2,8 @@
  * @module The shared store for several hosts: one Redis (ioredis), queues as Streams with consumer groups.
  *
  * Key layout, under an optional prefix (default "", so the original's keys line up exactly):
- * - KV keys as the callers name them: `msgID_<id>` (SET … EX), `acct_headers` (SET, no TTL), `first:open:<id>` (SET NX EX).
+ * - KV keys as the callers name them: `msgID_<id>` (SET … EX), `acct_headers` (SET, no TTL), `first:open:<id>` (SET NX EX;
+ *   a batch of them in one Lua call).
  * - A queue `<name>` is the Stream `mtatrack:queue:<name>`, one field `b` holding the body; each
  *   {@link QueueRef.group} is a consumer group on it, created at id 0 (a new group starts from the oldest
  *   retained entry).
@@ -79,6 +80,23 @@ return ids
 
 /** Bodies per push script call, so one call never holds Redis for long. */
 const MAX_PUSH_ARGS = 1000;
+
+// KEYS: the flags; ARGV[1] "EX", "PX" or "" (no expiry), ARGV[2] the amount. Returns 1 per key this call set, else 0.
+// One script instead of N pipelined SET NX: one reply to parse instead of N, and a repeated key sees its
+// earlier position's write.
+const SET_IF_ABSENT_LUA = `
+local unit, amount = ARGV[1], ARGV[2]
+local out = {}
+for i, k in ipairs(KEYS) do
+  local r
+  if unit == '' then r = redis.call('SET', k, '1', 'NX') else r = redis.call('SET', k, '1', unit, amount, 'NX') end
+  if r then out[i] = 1 else out[i] = 0 end
+end
+return out
+`;
+
+/** Keys per setIfAbsentMany script call, so one call never holds Redis for long. */
+const MAX_FLAG_KEYS = 1000;
 
 // KEYS[1] stream; ARGV[1] idle ms after which a consumer with nothing pending is forgotten (-1 = never).
 // Trims below the smallest id any group still needs. Returns entries removed.
@@ -169,6 +187,8 @@ class RedisStoreImpl implements RedisStore {
     client.defineCommand("mtatrackClaim", { numberOfKeys: 1, lua: CLAIM_LUA });
     client.defineCommand("mtatrackTrim", { numberOfKeys: 1, lua: TRIM_LUA });
     client.defineCommand("mtatrackPush", { numberOfKeys: 1, lua: PUSH_LUA });
+    // No numberOfKeys: the caller passes the key count first.
+    client.defineCommand("mtatrackSetIfAbsent", { lua: SET_IF_ABSENT_LUA });
     // Without a listener ioredis prints every reconnect error; callers see failures on their own commands.
     client.on("error", () => {});
     this.kv = new RedisKv(this);
@@ -222,6 +242,9 @@ interface ClaimCmd {
 }
 interface PushCmd {
   mtatrackPush(key: string, ...bodies: string[]): Promise<string[]>;
+}
+interface SetIfAbsentCmd {
+  mtatrackSetIfAbsent(numKeys: number, ...args: (string | number)[]): Promise<number[]>;
 }
 interface TrimCmd {
   mtatrackTrim(key: string, consumerIdleMs: number): Promise<number>;
@@ -437,5 +460,21 @@ class RedisKv implements KvStore {
   async setIfAbsent(key: string, opts: TtlOptions): Promise<boolean> {
     const res = await this.s.client.call("SET", this.s.key(key), "1", ...expiryArgs(opts.ttlSeconds), "NX");
     return res === "OK";
+  }
+
+  async setIfAbsentMany(keys: readonly string[], opts: TtlOptions): Promise<boolean[]> {
+    const exp = expiryArgs(opts.ttlSeconds);
+    if (keys.length === 0) return [];
+    const [unit, amount] = exp.length === 2 ? exp : ["", 0];
+    const cmd = this.s.client as unknown as SetIfAbsentCmd;
+    const calls: Promise<number[]>[] = [];
+    // Chunks are sent back to back on the one connection: still one round trip, in key order.
+    for (let i = 0; i < keys.length; i += MAX_FLAG_KEYS) {
+      const chunk = keys.slice(i, i + MAX_FLAG_KEYS).map((k) => this.s.key(k));
+      calls.push(cmd.mtatrackSetIfAbsent(chunk.length, ...chunk, unit, amount));
+    }
+    const out: boolean[] = [];
+    for (const r of await Promise.all(calls)) for (const v of r) out.push(Number(v) === 1);
+    return out;
   }
 }

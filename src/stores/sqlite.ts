@@ -440,15 +440,27 @@ class SqliteKv implements KvStore {
   }
 
   async setIfAbsent(key: string, opts: TtlOptions): Promise<boolean> {
-    const at = this.s.now();
+    return (await this.setIfAbsentMany([key], opts))[0]!;
+  }
+
+  /**
+   * One `BEGIN IMMEDIATE` transaction for all keys: the commit (about 90 µs here) is most of a single
+   * setIfAbsent's cost, so a batch pays it once. The write lock is held from the start, so no other process
+   * can set a key between our check and our write: each key's statement sees a change exactly for its winner.
+   */
+  async setIfAbsentMany(keys: readonly string[], opts: TtlOptions): Promise<boolean[]> {
     const exp = this.#expiry(opts.ttlSeconds);
-    // One statement: inserts, or overwrites only a row that has expired; changes = 1 exactly for the winner.
-    const changes = this.s.write(() =>
-      this.s.stmt(
+    if (keys.length === 0) return [];
+    const at = this.s.now();
+    return this.s.write(() => {
+      // One statement per key: inserts, or overwrites only a row that has expired; changes = 1 exactly for the winner.
+      const put = this.s.stmt(
         `INSERT INTO mt_kv (key, value, expires_at) VALUES (?, '1', ?)
          ON CONFLICT(key) DO UPDATE SET value = '1', expires_at = excluded.expires_at WHERE mt_kv.expires_at IS NOT NULL AND mt_kv.expires_at <= ?`,
-      ).run(key, exp, at).changes,
-    );
-    return Number(changes) === 1;
+      );
+      const out = new Array<boolean>(keys.length);
+      for (let i = 0; i < keys.length; i++) out[i] = Number(put.run(keys[i]!, exp, at).changes) === 1;
+      return out;
+    });
   }
 }

@@ -63,6 +63,12 @@ export interface KvStore {
   getMany(keys: readonly string[]): Promise<(string | null)[]>;
   /** Sets `key` (to "1") only if it is absent or expired; true for the one caller that set it. */
   setIfAbsent(key: string, opts: TtlOptions): Promise<boolean>;
+  /**
+   * {@link setIfAbsent} for many keys in one store call (one transaction, one round trip): one boolean per
+   * key in the order of `keys`, true exactly for the keys this call set. Across callers and processes each
+   * key still has one winner; a key repeated within `keys` can win only at its first position.
+   */
+  setIfAbsentMany(keys: readonly string[], opts: TtlOptions): Promise<boolean[]>;
 }
 
 /** An open store: one backend, one connection (or file), shared by every port taken from it. */

@@ -294,6 +294,67 @@ export function testStoreContract(name: string, target: () => ContractTarget): v
         expect(all).toHaveLength(300);
         expect(new Set(all).size).toBe(300);
       }, 20_000);
+
+      test("setIfAbsentMany() answers one flag per key in order: true for absent or expired keys, false for live ones", async () => {
+        const { store } = await fresh();
+        expect(await store.kv.setIfAbsentMany([], { ttlSeconds: 60 })).toEqual([]);
+        expect(await store.kv.setIfAbsent("first:open:b", { ttlSeconds: 60 })).toBe(true);
+        await store.kv.setMany([["first:open:gone", "x"]], { ttlSeconds: 0.2 });
+        await sleep(250);
+        const keys = ["first:open:a", "first:open:b", "first:click:a", "first:open:gone"];
+        expect(await store.kv.setIfAbsentMany(keys, { ttlSeconds: 60 })).toEqual([true, false, true, true]);
+        expect(await store.kv.setIfAbsentMany(keys, { ttlSeconds: 60 })).toEqual([false, false, false, false]);
+        expect(await store.kv.getMany(keys)).toEqual(["1", "1", "1", "1"]);
+        expect(await store.kv.setIfAbsent("first:click:a", { ttlSeconds: 60 })).toBe(false);
+      });
+
+      const repeated = [
+        { name: "a TTL", ttlSeconds: 60 },
+        { name: "no TTL (0)", ttlSeconds: 0 },
+      ];
+      for (const { name, ttlSeconds } of repeated) {
+        test(`setIfAbsentMany() with ${name}: a key repeated within one call wins only at its first position`, async () => {
+          const { store } = await fresh();
+          expect(await store.kv.setIfAbsentMany(["r", "s", "r", "r"], { ttlSeconds })).toEqual([true, true, false, false]);
+        });
+      }
+
+      test("setIfAbsentMany() honours its TTL: a key wins again once expired, and a bad TTL is a RangeError", async () => {
+        const { store } = await fresh();
+        expect(await store.kv.setIfAbsentMany(["t1", "t2"], { ttlSeconds: 0.3 })).toEqual([true, true]);
+        await sleep(350);
+        expect(await store.kv.getMany(["t1", "t2"])).toEqual([null, null]);
+        expect(await store.kv.setIfAbsentMany(["t2", "t1"], { ttlSeconds: 60 })).toEqual([true, true]);
+        await expect(store.kv.setIfAbsentMany(["k"], { ttlSeconds: -1 })).rejects.toThrow(RangeError);
+        await expect(store.kv.setIfAbsentMany([], { ttlSeconds: Number.POSITIVE_INFINITY })).rejects.toThrow(RangeError);
+      });
+
+      test("setIfAbsentMany() of 2,500 keys in one call (more than one chunk) answers each in order", async () => {
+        const { store } = await fresh();
+        const keys = Array.from({ length: 2500 }, (_, i) => `big:${i}`);
+        await store.kv.setMany(keys.filter((_, i) => i % 3 === 0).map((k) => [k, "1"] as const), { ttlSeconds: 60 });
+        const got = await store.kv.setIfAbsentMany(keys, { ttlSeconds: 60 });
+        expect(got).toEqual(keys.map((_, i) => i % 3 !== 0));
+      });
+
+      test("setIfAbsentMany() raced by two processes over 300 keys in uneven batches: every key has exactly one winner", async () => {
+        const { url } = await fresh();
+        const startAt = String(Date.now() + 1500);
+        const run = (batch: number) =>
+          Bun.spawn([process.execPath, fixture("set-if-absent-many.ts"), url, "race-many:", "300", String(batch), startAt], {
+            stdout: "pipe",
+            stderr: "inherit",
+          });
+        const procs = [run(7), run(13)];
+        const results = await Promise.all(procs.map(async (p) => {
+          const out = await new Response(p.stdout).text();
+          expect(await p.exited).toBe(0);
+          return JSON.parse(out) as string[];
+        }));
+        const all = [...results[0]!, ...results[1]!];
+        expect(all).toHaveLength(300);
+        expect(new Set(all).size).toBe(300);
+      }, 20_000);
     });
 
     test("ping() resolves and close() can be called twice", async () => {

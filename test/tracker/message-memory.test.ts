@@ -28,6 +28,11 @@ beforeEach(async () => {
       await delay();
       return await real.setIfAbsent(key, opts);
     },
+    async setIfAbsentMany(keys, opts) {
+      calls.push(`setIfAbsentMany ${keys.join(" ")}`);
+      await delay();
+      return await real.setIfAbsentMany(keys, opts);
+    },
     async getMany(keys) {
       calls.push(`getMany ${keys.length}`);
       await delay();
