@@ -1,11 +1,11 @@
 /**
  * @module The flags of `mtatrack serve`: the tracker's, the wrapper's and the feeder's, imported from
- * their commands, and their mapping back to each part's own resolver. A name two parts use for different
+ * their `_<part>-args.ts`, and their mapping back to each part's own resolver. A name two parts use for different
  * things gets the part's prefix (`--tracker-hostport`, `--smtp-hostport`, …); the rest keep their names,
  * so a flag reads the same in `serve` as in its part.
  */
 import { dirname, join } from "node:path";
-import type { ArgsDef, CommandDef, ParsedArgs } from "citty";
+import type { ArgsDef, ParsedArgs } from "citty";
 import { repeatedFlag, resolveFeederConfig } from "../core/feeder-config.ts";
 import { resolveTrackerConfig } from "../core/tracker-config.ts";
 import { CLIError } from "../errors.ts";
@@ -13,15 +13,7 @@ import { defaultStoreUrl } from "../stores/open-store.ts";
 import { resolveWrapperConfig } from "../wrapper/smtp-config.ts";
 import { feederArgs } from "./_feeder-args.ts";
 import { trackerArgs } from "./_tracker-args.ts";
-import wrapperCommand from "./wrapper.ts";
-
-type ArgsOf<C> = C extends CommandDef<infer T> ? T : never;
-/** The wrapper keeps its flags inline in its command; citty's defineCommand returns the definition as given. */
-const wrapperArgs = wrapperCommand.args as ArgsOf<typeof wrapperCommand>;
-// Loud at load rather than a serve without the SMTP flags, should the wrapper ever resolve its args lazily.
-if (typeof wrapperArgs !== "object" || wrapperArgs === null || !("out-hostport" in wrapperArgs)) {
-  throw new TypeError("Cannot build serve's flags: the wrapper command's args are not a plain object");
-}
+import { wrapperArgs } from "./_wrapper-args.ts";
 
 /** One part's flag under a new name: same type and hint, its own description, none of the part's aliases. */
 function renamed<A extends { type: "string" }>(arg: A, description: string): Omit<A, "alias" | "description"> & { description: string } {

@@ -17,6 +17,7 @@ import { startFeeder } from "../feeder/feeder.ts";
 import { FeederMetrics } from "../feeder/metrics.ts";
 import { createSinks } from "../feeder/sinks.ts";
 import type { Logger } from "../log.ts";
+import { checkPassword } from "../runtime/check-password.ts";
 import { nativePrimitives } from "../runtime/codec-primitives.ts";
 import { listenMetrics } from "../runtime/metrics-listener.ts";
 import { serve, type ServeHandle } from "../runtime/serve.ts";
@@ -27,7 +28,6 @@ import { createMessageRewriter } from "../wrapper/message-rewriter.ts";
 import { parseCredentials, type WrapperConfig } from "../wrapper/smtp-config.ts";
 import { createProxyMetrics } from "../wrapper/smtp-metrics.ts";
 import { createSmtpProxy } from "../wrapper/smtp-proxy.ts";
-import { checkPassword } from "./wrapper.ts";
 
 /** A started part. */
 export interface Part {
