@@ -346,8 +346,20 @@ class PartRewriter extends Transform {
     state.policy = { ...state.policy, unsubscribeTargets: listUnsubscribeTargets(fieldValues(block, "list-unsubscribe")) };
     const make = this.#ctx.makeUrl;
     let budget = this.#ctx.settings.maxLinks;
+    // Newsletters repeat their links (logo, headline and "read more" to one article); the token is a pure
+    // function of the fields, so one encode (deflate + HMAC) per distinct link in a message is enough.
+    const made = new Map<string, string | null>();
     // a cap, so a message stuffed with links cannot buy unbounded CPU on the send path
-    state.clickUrl = (target, linkName) => (budget-- > 0 ? make("click", { msgId, rcpt, target, linkName }) : null);
+    state.clickUrl = (target, linkName) => {
+      if (budget-- <= 0) return null;
+      const key = linkName === null ? `|${target}` : `${linkName.length}:${linkName}|${target}`; // unambiguous
+      let url = made.get(key);
+      if (url === undefined) {
+        url = make("click", { msgId, rcpt, target, linkName });
+        made.set(key, url);
+      }
+      return url;
+    };
     state.openUrl = o.trackOpen ? make("open", { msgId, rcpt, target: null, linkName: null }) : null;
     state.initialOpenUrl = o.trackInitialOpen ? make("initial_open", { msgId, rcpt, target: null, linkName: null }) : null;
 
