@@ -1,17 +1,17 @@
 /**
- * @module The message rewriter: `Splitter → PartRewriter → Joiner` (mailsplit) between two spools.
+ * @module The message rewriter: `Splitter` (mailsplit) `→ PartRewriter` between two spools.
  *
  * Never lose mail: the whole input is spooled first (memory up to `spoolMemoryBytes`, then a temp file),
  * the rewrite goes into a second spool, and only a rewrite that finished is relayed; any failure relays the
  * first spool, byte for byte. Memory stays flat: attachments stream through, and only the one HTML or text
  * part being rewritten is held (capped by `maxPartBytes`). Every byte mailsplit hands over unrewritten is
- * hashed against the input, so a splitter that lost or changed a byte makes the message fall back instead
- * of going out altered.
+ * checked against the input (compared byte for byte while the input is in memory, by SHA-1 once it is on
+ * disk), so a splitter that lost or changed a byte makes the message fall back instead of going out altered.
  */
-import { createHash, randomBytes, type Hash } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { PassThrough, Readable, Transform, type TransformCallback } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { Joiner, Splitter } from "@zone-eu/mailsplit";
+import { Splitter } from "@zone-eu/mailsplit";
 import * as libqp from "libqp";
 import libmime from "libmime";
 import { listUnsubscribeTargets, trackingHostOf, type HrefPolicyContext } from "../core/href-policy.ts";
@@ -109,11 +109,9 @@ export function createMessageRewriter(deps: MessageRewriterDeps): MessageRewrite
 
   async function rewrite(input: Readable | AsyncIterable<Uint8Array>, envelope: Envelope): Promise<RewrittenMessage> {
     const original = new Spool(settings.spoolMemoryBytes, settings.spoolDir);
-    const inputHash = createHash("sha1");
     try {
       for await (const chunk of input as AsyncIterable<Uint8Array | string>) {
         const buf = typeof chunk === "string" ? Buffer.from(chunk, "latin1") : chunk;
-        inputHash.update(buf);
         await original.write(buf);
       }
       await original.end();
@@ -152,16 +150,16 @@ export function createMessageRewriter(deps: MessageRewriterDeps): MessageRewrite
       partsRewritten: 0,
     };
     const output = new Spool(settings.spoolMemoryBytes, settings.spoolDir);
-    const splitHash = createHash("sha1");
+    const check = original.checker();
     try {
+      // PartRewriter emits the output bytes itself, so mailsplit's Joiner (a pass-through for them) is left out
       await pipeline(
         original.stream(),
         new Splitter({ ignoreEmbedded: true }),
-        new PartRewriter(state, splitHash, { envelope, settings, engine, newMessageId, makeUrl, log }),
-        new Joiner(),
+        new PartRewriter(state, check, { envelope, settings, engine, newMessageId, makeUrl, log }),
         output.writable(),
       );
-      if (splitHash.digest("hex") !== inputHash.digest("hex")) {
+      if (!check.matches()) {
         throw new Fallback("mime-roundtrip", "The MIME splitter did not hand over every input byte unchanged");
       }
     } catch (error) {
@@ -252,15 +250,23 @@ interface SplitNode {
 }
 type SplitChunk = SplitNode | { type: "body" | "data"; node?: SplitNode; value: Buffer };
 
-/** Sits between Splitter and Joiner: edits the root headers, collects and rewrites candidate parts. */
+/** What the splitter handed over unrewritten is checked against the input (see `Spool.checker`). */
+interface InputCheck {
+  update(piece: Uint8Array): void;
+}
+
+/**
+ * Takes the splitter's objects and emits the output bytes: edits the root headers, collects and rewrites
+ * candidate parts, and passes every other byte through.
+ */
 class PartRewriter extends Transform {
   #state: MessageState;
-  #hash: Hash;
+  #hash: InputCheck;
   #ctx: PartRewriterContext;
   #current: { node: SplitNode; headers: Buffer; chunks: Buffer[]; size: number } | null = null;
 
-  constructor(state: MessageState, hash: Hash, ctx: PartRewriterContext) {
-    super({ readableObjectMode: true, writableObjectMode: true });
+  constructor(state: MessageState, hash: InputCheck, ctx: PartRewriterContext) {
+    super({ readableObjectMode: false, writableObjectMode: true });
     this.#state = state;
     this.#hash = hash;
     this.#ctx = ctx;
@@ -457,7 +463,7 @@ class PartRewriter extends Transform {
     let body: Buffer;
     if (cte === "base64") body = encodeBase64(bytes, raw);
     else if (cte === "quoted-printable") body = encodeQuotedPrintable(bytes, raw, eol);
-    else if (cte !== "binary" && (longestLine(bytes) > 998 || (cte === "7bit" && hasEightBit(bytes)))) {
+    else if (cte !== "binary" && (longestLine(bytes) > 998 || (cte === "7bit" && hasEightBit(bytes, charset === null && kind === "ascii-compatible" && node.contentType === "text/html" ? out : null)))) {
       // 7bit/8bit allow at most 998 octets a line (RFC 5322 §2.1.1) and 7bit no 8-bit bytes
       newCte = "quoted-printable";
       body = encodeQuotedPrintable(bytes, raw, eol);
@@ -536,9 +542,11 @@ function longestLine(bytes: Buffer): number {
   return Math.max(longest, bytes.length - start);
 }
 
-function hasEightBit(bytes: Buffer): boolean {
-  for (let i = 0; i < bytes.length; i++) if (bytes[i]! > 127) return true;
-  return false;
+const EIGHT_BIT = /[^\x00-\x7f]/;
+
+/** `binary`: the same bytes as a latin1 string when the caller has it (a regex test beats a byte loop). */
+function hasEightBit(bytes: Buffer, binary: string | null): boolean {
+  return EIGHT_BIT.test(binary ?? bytes.toString("latin1"));
 }
 
 /**

@@ -3,6 +3,7 @@
  * file. The rewriter holds the original message in one spool and the rewrite in another, so it can relay
  * either in full and memory stays flat whatever the message size.
  */
+import { createHash, type Hash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { mkdtemp, open, rm, type FileHandle } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -19,6 +20,9 @@ export class Spool {
   #path: string | null = null;
   #tempDir: string | null = null;
   #closed = false;
+  /** SHA-1 of every byte, kept only once the spool is on disk (see {@link Spool.checker}). */
+  #hash: Hash | null = null;
+  #digest: string | null = null;
 
   /** @param memoryLimit bytes kept in memory before switching to a file; @param dir where the file goes (default os.tmpdir()) */
   constructor(memoryLimit: number, dir: string | null = null) {
@@ -40,24 +44,37 @@ export class Spool {
   async write(chunk: Uint8Array): Promise<void> {
     if (this.#closed) throw new Error("Cannot write to a closed spool");
     const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    if (this.#writeInMemory(buf)) return;
     this.#size += buf.length;
     if (this.#file) {
+      this.#hash!.update(buf);
       await this.#file.write(buf);
       return;
     }
     this.#chunks.push(buf);
-    if (this.#size > this.#memoryLimit) {
-      this.#tempDir = await mkdtemp(join(this.#dir ?? tmpdir(), "mtatrack-spool-"));
-      this.#path = join(this.#tempDir, "message");
-      this.#file = await open(this.#path, "w", 0o600);
-      const pending = this.#chunks;
-      this.#chunks = [];
-      for (const c of pending) await this.#file.write(c);
+    this.#tempDir = await mkdtemp(join(this.#dir ?? tmpdir(), "mtatrack-spool-"));
+    this.#path = join(this.#tempDir, "message");
+    this.#file = await open(this.#path, "w", 0o600);
+    this.#hash = createHash("sha1");
+    const pending = this.#chunks;
+    this.#chunks = [];
+    for (const c of pending) {
+      this.#hash.update(c);
+      await this.#file.write(c);
     }
+  }
+
+  /** Keeps `buf` in memory when it fits under the bound, without a promise; false: `write` must spill. */
+  #writeInMemory(buf: Buffer): boolean {
+    if (this.#file || this.#path || this.#size + buf.length > this.#memoryLimit) return false;
+    this.#size += buf.length;
+    this.#chunks.push(buf);
+    return true;
   }
 
   /** Finishes writing. */
   async end(): Promise<void> {
+    if (this.#hash) this.#digest ??= this.#hash.digest("hex");
     if (this.#file) {
       await this.#file.close();
       this.#file = null;
@@ -68,7 +85,8 @@ export class Spool {
   writable(): Writable {
     return new Writable({
       write: (chunk: Buffer, _enc, cb) => {
-        this.write(chunk).then(() => cb(), cb);
+        if (!this.#closed && this.#writeInMemory(chunk)) cb(); // the common case costs no promise
+        else this.write(chunk).then(() => cb(), cb);
       },
       final: (cb) => {
         this.end().then(() => cb(), cb);
@@ -89,6 +107,55 @@ export class Spool {
     const parts: Buffer[] = [];
     for await (const c of this.stream()) parts.push(c as Buffer);
     return Buffer.concat(parts, this.#size);
+  }
+
+  /**
+   * Checks that a sequence of byte pieces is exactly this spool's bytes (call after `end`). In memory the
+   * pieces are compared with the spooled bytes directly (memcmp: an exact check, and far cheaper than a
+   * hash of both sides); on disk, where the bytes are not at hand, the pieces are hashed and compared with
+   * the SHA-1 the spool kept while writing.
+   * @example const check = spool.checker(); for (const piece of pieces) check.update(piece); check.matches()
+   */
+  checker(): { update(piece: Uint8Array): void; matches(): boolean } {
+    if (this.#path) {
+      if (this.#digest === null) throw new Error("Cannot check against a spool that is not ended");
+      const expected = this.#digest;
+      const hash = createHash("sha1");
+      return {
+        update: (piece) => void hash.update(piece),
+        matches: () => hash.digest("hex") === expected,
+      };
+    }
+    const chunks = this.#chunks;
+    let index = 0; // chunk being compared
+    let offset = 0; // position in it
+    let ok = true;
+    return {
+      update(piece) {
+        const buf = Buffer.isBuffer(piece) ? piece : Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength);
+        let at = 0;
+        while (ok && at < buf.length) {
+          const chunk = chunks[index];
+          if (!chunk) {
+            ok = false; // more bytes than the spool holds
+            break;
+          }
+          const n = Math.min(buf.length - at, chunk.length - offset);
+          // subarrays, not compare()'s range arguments: Deno 2.9 range-checks those against the wrong buffer
+          if (!buf.subarray(at, at + n).equals(chunk.subarray(offset, offset + n))) ok = false;
+          at += n;
+          offset += n;
+          if (offset === chunk.length) {
+            index++;
+            offset = 0;
+          }
+        }
+      },
+      matches() {
+        while (index < chunks.length && chunks[index]!.length === 0) index++;
+        return ok && index === chunks.length && offset === 0;
+      },
+    };
   }
 
   /** Drops the bytes and deletes the temp file. Idempotent. */
