@@ -58,7 +58,20 @@ describe("createMessageMemory()", () => {
     expect(await memory.isFirst("initial_open", "m1", 1001)).toBe(false); // initial_open and open share the flag
     expect(await memory.isFirst("click", "m1", 1002)).toBe(true);
     expect(await memory.isFirst("click", "m1", 1003)).toBe(false);
-    expect(calls.filter((c) => c.startsWith("setIfAbsent"))).toEqual(["setIfAbsent first:open:m1", "setIfAbsent first:click:m1"]);
+    expect(calls.filter((c) => c.startsWith("setIfAbsent"))).toEqual(["setIfAbsentMany first:open:m1", "setIfAbsentMany first:click:m1"]);
+  });
+
+  test("first flags of one event-loop turn go to the store as one setIfAbsentMany, with one winner per flag", async () => {
+    const memory = createMessageMemory({ kv, log: silentLogger, degraded: () => false, onStoreFailure: () => {} });
+    await store.kv.setIfAbsent("first:open:seen", { ttlSeconds: 60 }); // another tracker's first open
+    const firsts = await Promise.all([
+      ...Array.from({ length: 30 }, (_, i) => memory.isFirst("open", `turn-${i}`, 1000)),
+      memory.isFirst("open", "turn-0", 1001), // a repeat within the turn: answered from memory
+      memory.isFirst("open", "seen", 1000),
+      memory.isFirst("click", "turn-0", 1000),
+    ]);
+    expect(firsts).toEqual([...Array.from({ length: 30 }, () => true), false, false, true]);
+    expect(calls.filter((c) => c.startsWith("setIfAbsent")).map((c) => c.split(" ").length - 1)).toEqual([32]);
   });
 
   test("a second tracker's memory still sees the store's flag", async () => {
