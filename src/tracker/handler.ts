@@ -95,7 +95,11 @@ export function createTrackerHandler(deps: TrackerHandlerDeps): TrackerHandler {
   const base = { Server: serverHeader, "X-Robots-Tag": "noindex, nofollow" };
   const empty = (status: number, extra: Record<string, string> = {}) => new Response(null, { status, headers: { ...base, ...extra } });
   const gifHeaders = { ...base, "Content-Type": "image/gif", "Cache-Control": "no-store, no-cache, must-revalidate, max-age=0", Pragma: "no-cache", Expires: "0" };
-  const pixel = (head: boolean) => new Response(head ? null : TRANSPARENT_GIF, { status: 200, headers: head ? { ...gifHeaders, "Content-Length": "44" } : gifHeaders });
+  // Built once: a Response copies its init headers, and from a Headers object that copy costs half of
+  // converting a plain object on every hit (0.35 against 0.75 µs per Response under Bun).
+  const pixelInit = { status: 200, headers: new Headers(gifHeaders) };
+  const pixelHeadInit = { status: 200, headers: new Headers({ ...gifHeaders, "Content-Length": "44" }) };
+  const pixel = (head: boolean) => (head ? new Response(null, pixelHeadInit) : new Response(TRANSPARENT_GIF, pixelInit));
   const redirect = (location: string) => new Response(null, {
     status: 302,
     headers: { ...base, Location: location, "Content-Type": "text/plain", "Cache-Control": "no-store, max-age=0" },
@@ -107,10 +111,10 @@ export function createTrackerHandler(deps: TrackerHandlerDeps): TrackerHandler {
     // The path is everything between the authority and "?"/"#": cheaper than new URL() on the hot path.
     const pathStart = url.indexOf("/", url.indexOf("//") + 2);
     let pathEnd = url.length;
-    for (const c of ["?", "#"]) {
-      const i = url.indexOf(c, pathStart);
-      if (i >= 0 && i < pathEnd) pathEnd = i;
-    }
+    const q = url.indexOf("?", pathStart);
+    if (q >= 0) pathEnd = q;
+    const h = url.indexOf("#", pathStart);
+    if (h >= 0 && h < pathEnd) pathEnd = h;
     const path = pathStart < 0 ? "/" : url.slice(pathStart, pathEnd);
 
     if (path === "/robots.txt") {
