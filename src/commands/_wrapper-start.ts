@@ -1,6 +1,6 @@
 /**
  * @module The one place a resolved wrapper config becomes a running SMTP proxy: certificate, credentials,
- * rewriter, proxy, listeners. `mtatrack wrapper` and
+ * rewriter (with its metrics on the proxy's registry), proxy, listeners. `mtatrack wrapper` and
  * `mtatrack serve` both start it here, so their wiring cannot drift apart; each command keeps its own log
  * lines and signal handling.
  */
@@ -14,6 +14,7 @@ import { checkPassword } from "../runtime/check-password.ts";
 import { nativePrimitives } from "../runtime/codec-primitives.ts";
 import { listenMetrics } from "../runtime/metrics-listener.ts";
 import { createMessageRewriter } from "../wrapper/message-rewriter.ts";
+import { createRewriteMetrics } from "../wrapper/rewrite-metrics.ts";
 import { parseCredentials, type WrapperConfig } from "../wrapper/smtp-config.ts";
 import { createProxyMetrics } from "../wrapper/smtp-metrics.ts";
 import { createSmtpProxy } from "../wrapper/smtp-proxy.ts";
@@ -66,8 +67,9 @@ export async function startWrapperPart(config: Readonly<WrapperConfig>, deps: Wr
   const [upstreamUser, upstreamPassword] = [...(creds(config.upstream.authFile)?.entries() ?? [])][0] ?? [];
   requireSigningKey(config, deps.keys);
   const metrics = createProxyMetrics();
+  // The rewriter counts onto the proxy's registry, so DKIM skips and rewrite outcomes show on the one /metrics.
   const rewriter = config.trackingUrl === "" ? null : createMessageRewriter({ codec: createLinkCodec({ primitives: nativePrimitives, keys: [...deps.keys], acceptV1: true }),
-    trackingUrl: config.trackingUrl, options: config.tracking, settings: { linkFormat: config.linkFormat }, log });
+    trackingUrl: config.trackingUrl, options: config.tracking, settings: { linkFormat: config.linkFormat }, log, metrics: createRewriteMetrics(metrics.registry) });
   const debugFile = (path: string | null) => (path ? createWriteStream(path, { flags: "w" }) : null);
   const u = config.upstream;
   const proxy = await createSmtpProxy({
