@@ -7,19 +7,9 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { hostTarget } from "../../scripts/build-targets.ts";
 import { openStore } from "../../src/stores/open-store.ts";
 
-const root = join(import.meta.dir, "../..");
-const deno = [join(root, "node_modules/.bin/deno"), Bun.which("deno")].find((p): p is string => Boolean(p && existsSync(p)));
-const binaryPath = join(root, "dist", hostTarget().file);
-const requireBinary = process.env.MTATRACK_REQUIRE_BINARY === "1";
-
-const runners = [
-  { name: "bun src/main.ts", argv: [process.execPath, join(root, "src/main.ts")], skip: false },
-  { name: "deno run -A src/main.ts", argv: [deno ?? "deno", "run", "-A", join(root, "src/main.ts")], skip: !deno },
-  { name: `dist/${hostTarget().file}`, argv: [binaryPath], skip: !existsSync(binaryPath) && !requireBinary },
-];
+import { root, runners } from "./_runners.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "mtatrack-e2e-etl-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

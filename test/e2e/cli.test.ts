@@ -2,21 +2,11 @@ import { describe, expect, test } from "bun:test";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import pkg from "../../package.json" with { type: "json" };
-import { hostTarget } from "../../scripts/build-targets.ts";
 
 // The same linktool cases through every way mtatrack runs: bun on the source, deno on the source, and the
 // compiled host binary (dist/, from `npm run build:single`). MTATRACK_REQUIRE_BINARY=1 (CI) makes a missing
 // binary a failure instead of a skip.
-const root = join(import.meta.dir, "../..");
-const denoPath = [join(root, "node_modules/.bin/deno"), Bun.which("deno")].find((p): p is string => Boolean(p && existsSync(p)));
-const binaryPath = join(root, "dist", hostTarget().file);
-const requireBinary = process.env.MTATRACK_REQUIRE_BINARY === "1";
-
-const runners = [
-  { name: "bun src/main.ts", argv: [process.execPath, "src/main.ts"], skip: false, source: true },
-  { name: "deno run -A src/main.ts", argv: [denoPath ?? "deno", "run", "-A", "src/main.ts"], skip: !denoPath, source: true },
-  { name: `dist/${hostTarget().file}`, argv: [binaryPath], skip: !existsSync(binaryPath) && !requireBinary, source: false },
-];
+import { binaryPath, root, runners } from "./_runners.ts";
 
 const SECRET1 = "e2e-secret-number-one-0123";
 const SECRET0 = "e2e-secret-number-zero-456";
@@ -67,7 +57,7 @@ for (const runner of runners) {
   describe.skipIf(runner.skip)(`mtatrack via ${runner.name}`, () => {
     const run = (args: string[], env?: Record<string, string>) => runWith(runner.argv, args, env);
 
-    if (!runner.source) {
+    if (runner.binary) {
       test("the binary exists (build it with npm run build:single)", () => {
         expect(existsSync(binaryPath)).toBe(true);
       });
@@ -128,7 +118,7 @@ for (const runner of runners) {
       expect(expired.stdout).toBe("expired: key id k1, signature valid, expired 1970-01-01T00:16:40.000Z\n");
     });
 
-    if (runner.source) {
+    if (!runner.binary) {
       test("the inflate cap stops a 256 MiB zlib bomb early on this runtime", () => {
         const script = runner.argv.slice(0, -1).concat("test/e2e/fixtures/inflate-bomb.ts");
         const proc = Bun.spawnSync(script, { cwd: root, stdout: "pipe", stderr: "pipe" });

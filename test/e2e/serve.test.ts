@@ -10,7 +10,6 @@ import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import nodemailer from "nodemailer";
-import { hostTarget } from "../../scripts/build-targets.ts";
 import { parseKeyRing } from "../../src/core/key-ring.ts";
 import { createLinkCodec } from "../../src/core/link-codec.ts";
 import { trackedUrl } from "../../src/core/tracked-url.ts";
@@ -19,16 +18,9 @@ import { startIngestServer, type IngestServer } from "../feeder/_ingest-server.t
 import { until } from "../feeder/_fixtures.ts";
 import { startTestUpstream, type TestUpstream } from "../wrapper/_smtp-peers.ts";
 
-const root = join(import.meta.dir, "../..");
-const binaryPath = join(root, "dist", hostTarget().file);
-const requireBinary = process.env.MTATRACK_REQUIRE_BINARY === "1";
+import { binaryPath, root, runners } from "./_runners.ts";
+
 const keySpec = "e2e:0123456789abcdef0123456789abcdef";
-const deno = [join(root, "node_modules/.bin/deno"), Bun.which("deno")].find((p): p is string => Boolean(p && existsSync(p))) ?? null;
-const runners = [
-  { name: "bun src/main.ts", argv: [process.execPath, join(root, "src/main.ts")], skip: false, binary: false },
-  { name: "deno run -A src/main.ts", argv: [deno ?? "deno", "run", "-A", join(root, "src/main.ts")], skip: !deno, binary: false },
-  { name: `dist/${hostTarget().file}`, argv: [binaryPath], skip: !existsSync(binaryPath) && !requireBinary, binary: true },
-];
 
 let dir: string;
 let upstream: TestUpstream;
