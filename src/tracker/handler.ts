@@ -170,10 +170,10 @@ export function createTrackerHandler(deps: TrackerHandlerDeps): TrackerHandler {
     const address = client?.address ?? null;
     const userAgent = req.headers.get("user-agent") ?? "";
     const isClick = link.action === "click";
-    const [first, since] = await Promise.all([
-      memory.isFirst(link.action, link.msgId, ts),
-      isClick ? memory.sinceFirstEvent(link.msgId, ts) : null,
-    ]);
+    // Opens (most hits) await the flag alone: no array and no Promise.all per hit.
+    const [first, since] = isClick
+      ? await Promise.all([memory.isFirst(link.action, link.msgId, ts), memory.sinceFirstEvent(link.msgId, ts)])
+      : [await memory.isFirst(link.action, link.msgId, ts), null];
     if (!isClick && first) memory.noteEvent(link.msgId, ts);
     const verdict = classify({ method: "GET", action: link.action, userAgent, address, msSinceFirstEvent: since });
     if (verdict.reason) metrics?.machine(verdict.reason);

@@ -45,6 +45,9 @@ export interface MessageMemory {
   noteEvent(msgId: string, now: number): void;
 }
 
+const FIRST = Promise.resolve(true);
+const NOT_FIRST = Promise.resolve(false);
+
 /** A Map used as a bounded memory: when full, the oldest fifth goes (insertion order). */
 class BoundedMap<K, V> extends Map<K, V> {
   constructor(private readonly limit: number) {
@@ -154,15 +157,16 @@ export function createMessageMemory(opts: MessageMemoryOptions): MessageMemory {
   };
 
   return {
-    async isFirst(action, msgId, now) {
+    // Not an async function: a repeated hit (most hits under load) gets one shared settled promise
+    // instead of a new one per call.
+    isFirst(action, msgId, now) {
       const key = firstFlagKey(action, msgId);
       const learnt = knownSet.get(key);
-      if (learnt !== undefined && now - learnt < ttlMs) return false;
+      if (learnt !== undefined && now - learnt < ttlMs) return NOT_FIRST;
       knownSet.set(key, now);
-      if (degraded()) return learnt === undefined || now - learnt >= ttlMs;
-      const set = await setFlag(key);
+      if (degraded()) return learnt === undefined || now - learnt >= ttlMs ? FIRST : NOT_FIRST;
       // The store did not answer: decide as in an outage, by this process's memory (we had not seen it).
-      return set ?? true;
+      return setFlag(key).then((set) => set ?? true);
     },
     sinceFirstEvent(msgId, now) {
       const known = firstAt.get(msgId);
