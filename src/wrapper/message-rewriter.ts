@@ -109,7 +109,7 @@ export function createMessageRewriter(deps: MessageRewriterDeps): MessageRewrite
   const trackingHost = trackingHostOf(deps.trackingUrl);
 
   async function rewrite(input: Readable | AsyncIterable<Uint8Array>, envelope: Envelope): Promise<RewrittenMessage> {
-    const original = new Spool(settings.spoolMemoryBytes, settings.spoolDir);
+    const original = new Spool(settings.spoolMemoryBytes, settings.spoolDir, { checkable: true });
     try {
       for await (const chunk of input as AsyncIterable<Uint8Array | string>) {
         const buf = typeof chunk === "string" ? Buffer.from(chunk, "latin1") : chunk;

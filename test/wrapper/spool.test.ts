@@ -5,7 +5,7 @@ import { Spool } from "../../src/wrapper/spool.ts";
 const message = Buffer.from("Subject: hi\r\n\r\n" + "line of body text\r\n".repeat(200), "latin1");
 
 async function spooled(memoryLimit: number, chunkSize: number): Promise<Spool> {
-  const spool = new Spool(memoryLimit);
+  const spool = new Spool(memoryLimit, null, { checkable: true });
   for (let i = 0; i < message.length; i += chunkSize) await spool.write(message.subarray(i, i + chunkSize));
   await spool.end();
   return spool;
