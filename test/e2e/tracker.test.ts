@@ -73,7 +73,8 @@ for (const [name, runtime] of runtimes) {
       expect((await fetch(base + "robots.txt")).status).toBe(200);
       // Requests in flight when the signal arrives are still answered.
       const inFlight = Array.from({ length: 20 }, (_, i) => fetch(base + codec.encode({ action: "open", msgId: `${name}-late-${i}`, rcpt: null, targetUrl: null })));
-      await Bun.sleep(5);
+      // Signal once the first of them is answered, so the rest are surely in flight (a fixed sleep raced on a loaded CI machine).
+      await Promise.race([Promise.any(inFlight), Bun.sleep(5_000)]);
       t.proc.kill("SIGTERM");
       const answered = await Promise.allSettled(inFlight);
       const code = await t.proc.exited;
