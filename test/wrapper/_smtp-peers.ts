@@ -61,6 +61,8 @@ export interface TestUpstream {
   received: Received[];
   /** Message streams that ended without the final dot (client dropped mid-DATA). */
   aborted: number;
+  /** Message bodies that arrived whole (counted before the reply to the final dot, which may be delayed). */
+  bodiesEnded: number;
   connections: number;
   set(b: UpstreamBehaviour): void;
   close(): Promise<void>;
@@ -73,6 +75,7 @@ export async function startTestUpstream(opts: { tls?: TestCert | null; secure?: 
     port: 0,
     received: [],
     aborted: 0,
+    bodiesEnded: 0,
     connections: 0,
     set(b) {
       behaviour = b;
@@ -126,6 +129,7 @@ export async function startTestUpstream(opts: { tls?: TestCert | null; secure?: 
       });
       stream.on("end", () => {
         ended = true;
+        state.bodiesEnded++;
         const finish = () => {
           if (behaviour.data) return cb(err(behaviour.data.code, behaviour.data.text));
           state.received.push({

@@ -619,7 +619,11 @@ describe("smtp proxy shutdown", () => {
     const { port, proxy } = await startProxy(upstream.port);
     const t = transport(port);
     const sending = t.sendMail({ envelope: { from: "a@example.com", to: ["b@example.com"] }, raw: plainMessage });
-    await Bun.sleep(250);
+    // Close while the MTA holds its reply to the final dot: the transaction is surely in flight then
+    // (a fixed sleep raced the client's greeting on a loaded machine).
+    const deadline = Date.now() + 10_000;
+    while (upstream.bodiesEnded === 0 && Date.now() < deadline) await Bun.sleep(5);
+    expect(upstream.bodiesEnded).toBe(1);
     const closing = proxy.close({ graceMs: 3000 });
     const info = await sending;
     expect(info.response).toMatch(/^250 /);
