@@ -8,6 +8,7 @@ import { ACCT_HEADERS_KEY, AcctRecordMapper, type AcctSkipReason } from "../core
 import { CLIError } from "../errors.ts";
 import { silentLogger, type Logger } from "../log.ts";
 import type { KvStore } from "../stores/types.ts";
+import { sleep, withTimeout } from "../core/timers.ts";
 
 /** Why a row was skipped: the mapper's reasons, plus a last record cut off by a stop signal. */
 export type AcctEtlSkipReason = AcctSkipReason | "incomplete";
@@ -340,23 +341,5 @@ class Pipeline implements AcctPipeline {
     if (this.#statsTimer) clearInterval(this.#statsTimer);
     this.#timer = this.#statsTimer = null;
     return this.stats();
-  }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
-}
-
-async function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      p,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
   }
 }

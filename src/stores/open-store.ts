@@ -12,6 +12,7 @@ import { CLIError } from "../errors.ts";
 import type { RedisStoreOptions } from "./redis.ts";
 import type { SqliteDriver, SqliteStoreOptions } from "./sqlite.ts";
 import type { Store } from "./types.ts";
+import { withTimeout } from "../core/timers.ts";
 
 type Env = Record<string, string | undefined>;
 
@@ -145,20 +146,6 @@ async function openRedisUrl(url: string, trimmed: string, opts: OpenStoreOptions
     client.off("error", onError);
   }
   return createRedisStore(client, description, { prefix, redis: opts.redis });
-}
-
-async function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      p,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 export interface DefaultStoreOptions {

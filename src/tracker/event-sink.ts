@@ -19,6 +19,7 @@ import type { Logger } from "../log.ts";
 import type { EventQueue } from "../stores/types.ts";
 import type { EventOutcome } from "./metrics.ts";
 import type { Spool } from "./spool.ts";
+import { settleWithin, sleep, withTimeout } from "../core/timers.ts";
 
 export interface EventSinkOptions {
   queue: EventQueue;
@@ -291,33 +292,6 @@ export function createEventSink(opts: EventSinkOptions): EventSink {
       if (replaying) await settleWithin(replaying, timeoutMs);
     },
   };
-}
-
-async function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([p, new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
-    })]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** Waits for `p` to settle, or `ms`, whichever comes first, and leaves no timer behind. */
-async function settleWithin(p: Promise<unknown>, ms: number): Promise<void> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    await Promise.race([p.then(() => {}, () => {}), new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, ms);
-    })]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 async function waitFor(done: () => boolean, deadline: number, now: () => number): Promise<void> {
