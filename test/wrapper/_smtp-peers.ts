@@ -286,3 +286,25 @@ export async function startProxy(upstreamPort: number, over: Partial<SmtpProxyDe
   const port = await proxy.listen({ host: "127.0.0.1", port: 0 });
   return { port, proxy, close: () => proxy.close({ graceMs: 500 }) };
 }
+
+export interface SandwichOptions {
+  /** Options for the test upstream. */
+  upstream?: Parameters<typeof startTestUpstream>[0];
+  /** What the upstream does, set before the proxy starts. */
+  behaviour?: UpstreamBehaviour;
+  /** Proxy dependencies, given the started upstream (for its port). */
+  proxy?: (upstream: TestUpstream) => Partial<SmtpProxyDeps>;
+}
+
+/** Runs `body` against a fresh recording upstream with a proxy in front of it, and closes both however it ends. */
+export async function withSandwich(opts: SandwichOptions, body: (upstream: TestUpstream, port: number) => Promise<void>): Promise<void> {
+  const upstream = await startTestUpstream(opts.upstream);
+  if (opts.behaviour) upstream.set(opts.behaviour);
+  const { port, close } = await startProxy(upstream.port, opts.proxy?.(upstream));
+  try {
+    await body(upstream, port);
+  } finally {
+    await close();
+    await upstream.close();
+  }
+}

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
 import nodemailer from "nodemailer";
-import { headerRewriter, makeCert, rawClient, startProxy, startScriptedUpstream, startTestUpstream, type TestCert, type TestUpstream } from "./_smtp-peers.ts";
+import { headerRewriter, makeCert, rawClient, startProxy, startScriptedUpstream, startTestUpstream, withSandwich, type TestCert, type TestUpstream } from "./_smtp-peers.ts";
 
 let cert: TestCert;
 beforeAll(() => {
@@ -43,9 +43,7 @@ describe("smtp proxy relays the original's sandwich scenarios", () => {
   ];
   for (const leg of legs) {
     test(`relays plain and HTML mail byte for byte, ${leg.name}`, async () => {
-      const upstream = await startTestUpstream({ tls: leg.up ? cert : null });
-      const { port, close } = await startProxy(upstream.port, { tls: leg.down ? cert : null, upstream: { host: "127.0.0.1", port: upstream.port, ehloName: "w", tls: { ca: cert.cert } } });
-      try {
+      await withSandwich({ upstream: { tls: leg.up ? cert : null }, proxy: (upstream) => ({ tls: leg.down ? cert : null, upstream: { host: "127.0.0.1", port: upstream.port, ehloName: "w", tls: { ca: cert.cert } } }) }, async (upstream, port) => {
         const t = transport(port, { tls: leg.down, auth: { user: "alice", pass: "secret" } });
         for (let i = 0; i < 5; i++) {
           const raw = i % 2 ? htmlMessage : plainMessage;
@@ -60,17 +58,12 @@ describe("smtp proxy relays the original's sandwich scenarios", () => {
           expect(r.secure).toBe(leg.up);
           expect(r.rcptTo).toEqual(["b@example.com"]);
         }
-      } finally {
-        await close();
-        await upstream.close();
-      }
+      });
     });
   }
 
   test("answers an unknown command, RSET and QUIT like an MTA after a message", async () => {
-    const upstream = await startTestUpstream();
-    const { port, close } = await startProxy(upstream.port);
-    try {
+    await withSandwich({}, async (_upstream, port) => {
       const c = await rawClient(port);
       expect(await c.reply()).toStartWith("220 proxy.test ESMTP Service Ready");
       c.send("EHLO client.test\r\n");
@@ -82,10 +75,7 @@ describe("smtp proxy relays the original's sandwich scenarios", () => {
       c.send("QUIT\r\n");
       expect(await c.reply()).toMatch(/^221 /);
       await c.closed();
-    } finally {
-      await close();
-      await upstream.close();
-    }
+    });
   });
 });
 
@@ -222,9 +212,7 @@ describe("smtp proxy advertises what the MTA supports", () => {
   });
 
   test("carries DSN, SMTPUTF8 and BODY parameters through to the MTA", async () => {
-    const upstream = await startTestUpstream();
-    const { port, close } = await startProxy(upstream.port);
-    try {
+    await withSandwich({}, async (upstream, port) => {
       const c = await rawClient(port);
       await c.reply();
       c.send("EHLO client.test\r\n");
@@ -242,10 +230,7 @@ describe("smtp proxy advertises what the MTA supports", () => {
       expect(r.mailArgs).toEqual({ RET: "HDRS", ENVID: "id+1", BODY: "8BITMIME", SMTPUTF8: true });
       expect(r.rcptArgs).toEqual([{ NOTIFY: "SUCCESS,FAILURE", ORCPT: "rfc822;b@example.com" }]);
       c.socket.destroy();
-    } finally {
-      await close();
-      await upstream.close();
-    }
+    });
   });
 });
 
@@ -267,10 +252,7 @@ describe("smtp proxy never loses mail", () => {
   });
 
   test("an upstream that drops mid-DATA gives 451, and the next command 421 (no confused later transaction)", async () => {
-    const upstream = await startTestUpstream();
-    upstream.set({ dropAfterBytes: 10_000 });
-    const { port, close } = await startProxy(upstream.port);
-    try {
+    await withSandwich({ behaviour: { dropAfterBytes: 10_000 } }, async (upstream, port) => {
       const c = await rawClient(port);
       await c.reply();
       c.send("EHLO client.test\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\nDATA\r\n");
@@ -281,16 +263,11 @@ describe("smtp proxy never loses mail", () => {
       expect(await c.reply()).toMatch(/^421 4\.4\.2 /);
       await c.closed();
       expect(upstream.received).toHaveLength(0);
-    } finally {
-      await close();
-      await upstream.close();
-    }
+    });
   });
 
   test("a client that disconnects mid-DATA submits nothing upstream", async () => {
-    const upstream = await startTestUpstream();
-    const { port, close } = await startProxy(upstream.port);
-    try {
+    await withSandwich({}, async (upstream, port) => {
       const c = await rawClient(port);
       await c.reply();
       c.send("EHLO client.test\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\nDATA\r\n");
@@ -301,31 +278,20 @@ describe("smtp proxy never loses mail", () => {
       await Bun.sleep(300);
       expect(upstream.received).toHaveLength(0);
       expect(upstream.aborted).toBe(1);
-    } finally {
-      await close();
-      await upstream.close();
-    }
+    });
   });
 
   test("an MTA slower than the reply timeout gives 451, not 250", async () => {
-    const upstream = await startTestUpstream();
-    upstream.set({ dataDelayMs: 1500 });
-    const { port, close } = await startProxy(upstream.port, { upstream: { host: "127.0.0.1", port: upstream.port, ehloName: "w", dataTimeoutMs: 300 } });
-    try {
+    await withSandwich({ behaviour: { dataDelayMs: 1500 }, proxy: (upstream) => ({ upstream: { host: "127.0.0.1", port: upstream.port, ehloName: "w", dataTimeoutMs: 300 } }) }, async (_upstream, port) => {
       const t = transport(port);
       const err = (await t.sendMail({ envelope: { from: "a@example.com", to: ["b@example.com"] }, raw: plainMessage }).catch((e) => e)) as { responseCode?: number };
       expect(err.responseCode).toBe(451);
       t.close();
-    } finally {
-      await close();
-      await upstream.close();
-    }
+    });
   });
 
   test("pipelined commands get their replies in order", async () => {
-    const upstream = await startTestUpstream();
-    const { port, close } = await startProxy(upstream.port);
-    try {
+    await withSandwich({}, async (upstream, port) => {
       const c = await rawClient(port);
       await c.reply();
       c.send("EHLO client.test\r\n");
@@ -344,16 +310,11 @@ describe("smtp proxy never loses mail", () => {
       expect(await c.reply()).toMatch(/^250 2\.6\.0 Ok/);
       expect(await c.reply()).toMatch(/^221 /);
       expect(upstream.received.map((r) => r.rcptTo)).toEqual([["b@example.com", "b2@example.com"], ["d@example.com"]]);
-    } finally {
-      await close();
-      await upstream.close();
-    }
+    });
   });
 
   test("a message over the SIZE limit gets 552 and is not submitted", async () => {
-    const upstream = await startTestUpstream({ size: 5000 });
-    const { port, close } = await startProxy(upstream.port);
-    try {
+    await withSandwich({ upstream: { size: 5000 } }, async (upstream, port) => {
       const c = await rawClient(port);
       await c.reply();
       c.send("EHLO client.test\r\n");
@@ -366,10 +327,7 @@ describe("smtp proxy never loses mail", () => {
       expect(await c.reply()).toMatch(/^552 /);
       expect(upstream.received).toHaveLength(0);
       c.socket.destroy();
-    } finally {
-      await close();
-      await upstream.close();
-    }
+    });
   });
 });
 
@@ -409,18 +367,13 @@ describe("smtp proxy with tracking on", () => {
   });
 
   test("nodemailer with two recipients: the first is delivered, the second reported as rejected with 452", async () => {
-    const upstream = await startTestUpstream();
-    const { port, close } = await startProxy(upstream.port, { rewriter: headerRewriter() });
-    try {
+    await withSandwich({ proxy: () => ({ rewriter: headerRewriter() }) }, async (_upstream, port) => {
       const t = transport(port);
       const info = await t.sendMail({ envelope: { from: "a@example.com", to: ["x@example.com", "y@example.com"] }, raw: plainMessage });
       expect(info.accepted).toEqual(["x@example.com"]);
       expect(info.rejected).toEqual(["y@example.com"]);
       t.close();
-    } finally {
-      await close();
-      await upstream.close();
-    }
+    });
   });
 
   test("--rcpt-policy shared accepts both recipients and leaves the recipient out of links", async () => {
@@ -440,9 +393,7 @@ describe("smtp proxy with tracking on", () => {
   });
 
   test("a message over the size limit gets 552 and the session goes on (the MTA never saw DATA)", async () => {
-    const upstream = await startTestUpstream({ size: 5000 });
-    const { port, close } = await startProxy(upstream.port, { rewriter: headerRewriter() });
-    try {
+    await withSandwich({ upstream: { size: 5000 }, proxy: () => ({ rewriter: headerRewriter() }) }, async (upstream, port) => {
       const c = await rawClient(port);
       await c.reply();
       c.send("EHLO client.test\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\nDATA\r\n");
@@ -455,10 +406,7 @@ describe("smtp proxy with tracking on", () => {
       expect(await c.reply()).toMatch(/^250 /);
       expect(upstream.received).toHaveLength(1);
       c.socket.destroy();
-    } finally {
-      await close();
-      await upstream.close();
-    }
+    });
   });
 
   test("an MTA that refuses DATA after the rewrite answers the message with its refusal", async () => {
@@ -484,9 +432,7 @@ describe("smtp proxy with tracking on", () => {
 
 describe("smtp proxy TLS", () => {
   test("without a certificate STARTTLS is not offered (never smtp-server's built-in key)", async () => {
-    const upstream = await startTestUpstream({ tls: cert });
-    const { port, close } = await startProxy(upstream.port, { upstream: { host: "127.0.0.1", port: upstream.port, ehloName: "w", tls: { ca: cert.cert } } });
-    try {
+    await withSandwich({ upstream: { tls: cert }, proxy: (upstream) => ({ upstream: { host: "127.0.0.1", port: upstream.port, ehloName: "w", tls: { ca: cert.cert } } }) }, async (_upstream, port) => {
       const c = await rawClient(port);
       await c.reply();
       c.send("EHLO client.test\r\n");
@@ -494,10 +440,7 @@ describe("smtp proxy TLS", () => {
       c.send("STARTTLS\r\n");
       expect(await c.reply()).toMatch(/^5\d\d /);
       c.socket.destroy();
-    } finally {
-      await close();
-      await upstream.close();
-    }
+    });
   });
 
   test("an upstream certificate that does not verify fails the session with 421; --upstream-insecure accepts it", async () => {
@@ -565,9 +508,7 @@ describe.skipIf(!hasSwaks)("smtp proxy with swaks as the client", () => {
   ];
   for (const c of cases) {
     test.skipIf(c.tls && !swaksTls)(`swaks ${c.name}`, async () => {
-      const upstream = await startTestUpstream();
-      const { port, close } = await startProxy(upstream.port, { tls: c.tls ? cert : null });
-      try {
+      await withSandwich({ proxy: () => ({ tls: c.tls ? cert : null }) }, async (upstream, port) => {
         const args = ["--server", `127.0.0.1:${port}`, "--from", "a@example.com", "--to", "b@example.com", "--auth-user", "alice", "--auth-password", "secret", ...(c.tls ? ["--tls-verify", "--tls-ca-path", `${cert.dir}/cert.pem`, "--tls-sni", "localhost"] : []), ...c.args];
         const run = Bun.spawn(["swaks", ...args], { stdout: "pipe", stderr: "pipe" });
         const out = await new Response(run.stdout).text();
@@ -581,10 +522,7 @@ describe.skipIf(!hasSwaks)("smtp proxy with swaks as the client", () => {
           expect(out).toContain("535 5.7.8 Authentication credentials invalid");
           expect(upstream.received).toHaveLength(0);
         }
-      } finally {
-        await close();
-        await upstream.close();
-      }
+      });
     });
   }
 });
@@ -784,9 +722,7 @@ describe("smtp proxy AUTH modes and traces", () => {
 
 describe("smtp proxy when the MTA closes an idle session", () => {
   test("the next transaction reconnects; a session that carried the client's AUTH gets 421 instead", async () => {
-    const upstream = await startTestUpstream({ extra: { socketTimeout: 300 } });
-    const { port, close } = await startProxy(upstream.port);
-    try {
+    await withSandwich({ upstream: { extra: { socketTimeout: 300 } } }, async (upstream, port) => {
       const c = await rawClient(port);
       await c.reply();
       c.send("EHLO client.test\r\n");
@@ -810,10 +746,7 @@ describe("smtp proxy when the MTA closes an idle session", () => {
       expect(await a.reply()).toMatch(/^421 4\.4\.2 /);
       await a.closed();
       expect(upstream.received).toHaveLength(1);
-    } finally {
-      await close();
-      await upstream.close();
-    }
+    });
   });
 });
 
@@ -821,9 +754,7 @@ describe("smtp proxy metrics", () => {
   test("count messages by result, bytes both ways, rewrite fallbacks and upstream latency", async () => {
     const { createProxyMetrics } = await import("../../src/wrapper/smtp-metrics.ts");
     const metrics = createProxyMetrics();
-    const upstream = await startTestUpstream();
-    const { port, close } = await startProxy(upstream.port, { metrics });
-    try {
+    await withSandwich({ proxy: () => ({ metrics }) }, async (upstream, port) => {
       const t = transport(port);
       await t.sendMail({ envelope: { from: "a@example.com", to: ["b@example.com"] }, raw: plainMessage });
       upstream.set({ data: { code: 554, text: "no" } });
@@ -835,10 +766,7 @@ describe("smtp proxy metrics", () => {
       expect(text).toContain(`mtatrack_wrapper_bytes_in_total ${2 * Buffer.byteLength(plainMessage)}`);
       expect(text).toMatch(/mtatrack_wrapper_upstream_latency_seconds_count\{command="MAIL"\} 2/);
       expect(text).toMatch(/mtatrack_wrapper_upstream_latency_seconds_count\{command="DATA-END"\} 2/);
-    } finally {
-      await close();
-      await upstream.close();
-    }
+    });
   });
 });
 
