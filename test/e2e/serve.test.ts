@@ -73,6 +73,7 @@ function decodedBody(raw: Buffer): string {
 }
 
 for (const runner of runners) {
+  // Skipped only where deno or the built binary is absent; MTATRACK_REQUIRE_BINARY=1 (CI) makes a missing binary fail.
   describe.skipIf(runner.skip)(`mtatrack serve via ${runner.name}`, () => {
     if (runner.binary) {
       test("the binary exists (build it with npm run build:single)", () => {

@@ -12,6 +12,7 @@ import { freePort } from "../helpers/redis-server.ts";
 import { startFixture, type Fixture } from "../tracker/_fixture.ts";
 
 const root = join(import.meta.dir, "../..");
+// nginx and openssl are system packages, not npm ones: skipped where absent; .ci/run installs both.
 const available = Boolean(Bun.which("nginx") && Bun.which("openssl"));
 
 describe.skipIf(!available)("docs/tracker.md nginx site in front of the tracker", () => {
