@@ -1,26 +1,58 @@
 /**
  * @module Benchmark of `mtatrack wrapper`: 2,000 newsletter messages (~60 KB, multipart/alternative, 40
- * links) over 8 connections, sent (a) straight to a fast sink — the ceiling —, (b) through the wrapper with
- * tracking off, (c) through the wrapper with tracking on (clicks, open and initial-open pixels). The sink
- * and the wrapper each run as their own process; the client is this process. The run is cut into slices
- * (default 10 of 200 messages); in each slice every case runs once, so each ratio is against the ceiling of
- * the same slice; the figures are medians over slices.
+ * links) over 8 connections, sent (a) straight to a fast sink — the ceiling —, (b) through a bare byte relay
+ * (node:net, socket piped to socket, no SMTP parsing: the floor, the cheapest proxy this runtime can be),
+ * (c) through the wrapper with tracking off, (d) through the wrapper with tracking on (clicks, open and
+ * initial-open pixels). The sink, the relay and the wrappers each run as their own process; the client is
+ * this process. The run is cut into slices (default 10 of 200 messages); in each slice every case runs once,
+ * so each ratio is against the ceiling (and the relay) of the same slice; the figures are medians over
+ * slices. CPU per message is each process's user+sys time while that case ran (the proxies and the sink
+ * from /proc/<pid>/stat, the client from process.cpuUsage()), summed over the slices, over the messages.
  *
  * Usage: bun scripts/bench/wrapper.ts [--messages 2000] [--connections 8] [--rounds 10] [--processes 1]
- *        bun scripts/bench/wrapper.ts --sink   (internal: the sink process; prints its port)
+ *          [--cases relay,off,on] [--cpu-prof-dir DIR]
+ *        (--cases: which cases besides the ceiling; --cpu-prof-dir: run the wrappers under `bun --cpu-prof`)
+ *        bun scripts/bench/wrapper.ts --sink          (internal: the sink process; prints its port)
+ *        bun scripts/bench/wrapper.ts --relay <port>  (internal: the bare relay to that port; prints its port)
  */
+import { readFileSync } from "node:fs";
 import net from "node:net";
 import { join } from "node:path";
 import { openUpstream, type UpstreamConnection } from "../../src/wrapper/smtp-upstream.ts";
 
 const argv = process.argv.slice(2);
-const opt = (name: string, dflt: number) => {
+const str = (name: string, dflt: string) => {
   const i = argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(argv[i + 1]) : dflt;
+  return i >= 0 ? argv[i + 1]! : dflt;
 };
+const opt = (name: string, dflt: number) => Number(str(name, String(dflt)));
 
 if (argv.includes("--sink")) runSink();
+else if (argv.includes("--relay")) runRelay(opt("relay", 0));
 else await main();
+
+/** The floor: a bare byte relay, each client socket piped to its own sink socket and back, Nagle off. */
+function runRelay(sinkPort: number): void {
+  const server = net.createServer((client) => {
+    const upstream = net.connect({ host: "127.0.0.1", port: sinkPort });
+    client.setNoDelay(true);
+    upstream.setNoDelay(true);
+    client.on("error", () => upstream.destroy());
+    upstream.on("error", () => client.destroy());
+    // pipe() and a hand-written data -> write() loop with backpressure measured the same (0.11 ms CPU/message).
+    client.pipe(upstream);
+    upstream.pipe(client);
+  });
+  server.listen(0, "127.0.0.1", () => process.stdout.write(`${(server.address() as net.AddressInfo).port}\n`));
+}
+
+/** A process's user+sys CPU time in ms, from /proc/<pid>/stat (Linux). */
+function procCpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  // Fields 14 and 15 (utime, stime) are at 11 and 12 after the command name; clock ticks of 10 ms (CLK_TCK 100).
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
 
 /** A fast SMTP sink: pipelining-aware, counts messages, replies 250 to each final dot. */
 function runSink(): void {
@@ -151,6 +183,9 @@ async function main(): Promise<void> {
   const sink = await spawnLine([bun, import.meta.path, "--sink"], /^\d+\n/);
   const sinkPort = Number(sink.line.trim());
   const processes = opt("processes", 1);
+  const profDir = str("cpu-prof-dir", "");
+  const prof = profDir ? ["--cpu-prof", "--cpu-prof-dir", profDir] : [];
+  const wanted = new Set(str("cases", "relay,off,on").split(","));
   const wrapperPort = async (flags: string[]) => {
     const port = await new Promise<number>((resolve) => {
       const s = net.createServer().listen(0, "127.0.0.1", () => {
@@ -163,50 +198,79 @@ async function main(): Promise<void> {
     const procs = [];
     for (let i = 0; i < processes; i++) {
       const w = await spawnLine(
-        [bun, "src/main.ts", "wrapper", "-in_hostport", `127.0.0.1:${port}`, "-out_hostport", `127.0.0.1:${sinkPort}`, "--max-clients", "64", ...shared, ...flags],
+        [bun, ...prof, "src/main.ts", "wrapper", "-in_hostport", `127.0.0.1:${port}`, "-out_hostport", `127.0.0.1:${sinkPort}`, "--max-clients", "64", ...shared, ...flags],
         /Starting smtp proxy service/,
       );
       procs.push(w.proc);
     }
     return { port, procs };
   };
+  const relay = await spawnLine([bun, import.meta.path, "--relay", String(sinkPort)], /^\d+\n/);
+  const relayPort = Number(relay.line.trim());
   const off = await wrapperPort(["-tracking_url", ""]);
   const on = await wrapperPort(["-tracking_url", "https://track.example.com", "-track_click", "-track_initial_open", "--link-key", "bench:0123456789abcdef0123"]);
   const messages = Array.from({ length: total }, (_, i) => newsletter(i));
   const avg = messages.reduce((n, m) => n + m.length, 0) / messages.length;
   console.log(`wrapper benchmark (bun ${Bun.version}; ${total} messages of ${(avg / 1024).toFixed(1)} KB avg per case over ${connections} connections, in ${rounds} interleaved slices; ${processes} wrapper process(es) per case)`);
-  const cases = [
-    { name: "ceiling (client -> sink)", port: sinkPort, pool: await openPool(sinkPort, connections) },
-    { name: "wrapper, tracking off", port: off.port, pool: await openPool(off.port, connections) },
-    { name: "wrapper, tracking on", port: on.port, pool: await openPool(on.port, connections) },
+  const all = [
+    { name: "ceiling (client -> sink)", kind: "ceiling", port: sinkPort, procs: [] as { pid: number }[], pool: await openPool(sinkPort, connections) },
+    { name: "floor: bare byte relay", kind: "relay", port: relayPort, procs: [relay.proc], pool: await openPool(relayPort, connections) },
+    { name: "wrapper, tracking off", kind: "off", port: off.port, procs: off.procs, pool: await openPool(off.port, connections) },
+    { name: "wrapper, tracking on", kind: "on", port: on.port, procs: on.procs, pool: await openPool(on.port, connections) },
   ];
+  const cases = all.filter((c) => c.kind === "ceiling" || wanted.has(c.kind));
   for (const c of cases) await sendAll(c.pool, messages.slice(0, 100)); // warm-up
   // The machine is shared and noisy: interleave short slices of the run, and compare each case with the
-  // ceiling measured right before it, in the same slice.
+  // ceiling and the relay measured right before it, in the same slice.
   const perRound = Math.ceil(total / rounds);
   const rates = new Map<string, number[]>();
   const ratios = new Map<string, number[]>();
+  const floorRatios = new Map<string, number[]>();
+  // CPU ms spent by each process while each case ran, and the messages it sent.
+  const cpu = new Map<string, { proxy: number; sink: number; client: number; messages: number }>();
+  for (const c of cases) cpu.set(c.name, { proxy: 0, sink: 0, client: 0, messages: 0 });
+  const push = (m: Map<string, number[]>, k: string, v: number) => m.set(k, [...(m.get(k) ?? []), v]);
   for (let r = 0; r < rounds; r++) {
     const slice = messages.slice(r * perRound, (r + 1) * perRound);
     let ceiling = 0;
+    let floor = 0;
     for (const c of cases) {
+      const proxy0 = c.procs.reduce((n, p) => n + procCpuMs(p.pid), 0);
+      const sink0 = procCpuMs(sink.proc.pid);
+      const client0 = process.cpuUsage();
       const res = await sendAll(c.pool, slice);
+      const client1 = process.cpuUsage(client0);
+      const acc = cpu.get(c.name)!;
+      acc.client += (client1.user + client1.system) / 1000;
+      acc.sink += procCpuMs(sink.proc.pid) - sink0;
+      acc.proxy += c.procs.reduce((n, p) => n + procCpuMs(p.pid), 0) - proxy0;
+      acc.messages += slice.length;
       if (res.failed) throw new Error(`${c.name}: ${res.failed} messages not accepted`);
       const rate = slice.length / res.seconds;
-      if (c.port === sinkPort) ceiling = rate;
-      else ratios.set(c.name, [...(ratios.get(c.name) ?? []), rate / ceiling]);
-      rates.set(c.name, [...(rates.get(c.name) ?? []), rate]);
+      if (c.kind === "ceiling") ceiling = rate;
+      else push(ratios, c.name, rate / ceiling);
+      if (c.kind === "relay") floor = rate;
+      else if (c.kind !== "ceiling" && floor) push(floorRatios, c.name, rate / floor);
+      push(rates, c.name, rate);
     }
   }
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-  console.log("\n| case | messages/s (median) | MB/s (median) | vs ceiling (median of per-slice ratios) |\n|---|---|---|---|");
+  const pct = (xs: number[] | undefined, dflt: string) => (xs ? `${(median(xs) * 100).toFixed(0)}%` : dflt);
+  console.log(
+    "\n| case | messages/s (median) | MB/s (median) | vs ceiling | vs bare relay | CPU ms/msg: proxy | sink | client | all |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+  );
   for (const c of cases) {
     const rate = median(rates.get(c.name)!);
-    const rs = ratios.get(c.name);
-    console.log(`| ${c.name} | ${rate.toFixed(0)} | ${((rate * avg) / 2 ** 20).toFixed(1)} | ${rs ? `${(median(rs) * 100).toFixed(0)}%` : "100%"} |`);
+    const u = cpu.get(c.name)!;
+    const per = (ms: number) => (ms / u.messages).toFixed(3);
+    console.log(
+      `| ${c.name} | ${rate.toFixed(0)} | ${((rate * avg) / 2 ** 20).toFixed(1)} | ${pct(ratios.get(c.name), "100%")} | ${pct(floorRatios.get(c.name), c.kind === "relay" ? "100%" : "-")} | ` +
+        `${c.procs.length ? per(u.proxy) : "-"} | ${per(u.sink)} | ${per(u.client)} | ${per(u.proxy + u.sink + u.client)} |`,
+    );
   }
-  await Promise.all(cases.flatMap((c) => c.pool.map((conn) => conn.quit())));
-  const all = [...off.procs, ...on.procs, sink.proc];
-  for (const p of all) p.kill("SIGTERM");
-  await Promise.all(all.map((p) => p.exited));
+  console.log(`\n(ratios: medians of per-slice ratios; CPU: user+sys over all ${rounds} slices, /proc/<pid>/stat in 10 ms ticks, client from process.cpuUsage())`);
+  await Promise.all(all.flatMap((c) => c.pool.map((conn) => conn.quit())));
+  const procs = [...off.procs, ...on.procs, relay.proc, sink.proc];
+  for (const p of procs) p.kill("SIGTERM");
+  await Promise.all(procs.map((p) => p.exited));
 }
