@@ -10,8 +10,9 @@
  * from /proc/<pid>/stat, the client from process.cpuUsage()), summed over the slices, over the messages.
  *
  * Usage: bun scripts/bench/wrapper.ts [--messages 2000] [--connections 8] [--rounds 10] [--processes 1]
- *          [--cases relay,off,on] [--cpu-prof-dir DIR]
- *        (--cases: which cases besides the ceiling; --cpu-prof-dir: run the wrappers under `bun --cpu-prof`)
+ *          [--cases relay,off,on] [--cpu-prof-dir DIR] [--baseline-tree DIR]
+ *        (--cases: which cases besides the ceiling; --cpu-prof-dir: run the wrappers under `bun --cpu-prof`;
+ *        --baseline-tree: also run the wrappers of another checkout, each right before ours, for an A/B)
  *        bun scripts/bench/wrapper.ts --sink          (internal: the sink process; prints its port)
  *        bun scripts/bench/wrapper.ts --relay <port>  (internal: the bare relay to that port; prints its port)
  */
@@ -158,8 +159,8 @@ async function sendAll(conns: UpstreamConnection[], messages: Buffer[]): Promise
   return { seconds: (performance.now() - started) / 1000, bytes, failed };
 }
 
-async function spawnLine(cmd: string[], match: RegExp): Promise<{ proc: ReturnType<typeof Bun.spawn>; line: string }> {
-  const proc = Bun.spawn(cmd, { stdout: "pipe", stderr: "pipe", cwd: join(import.meta.dir, "../..") });
+async function spawnLine(cmd: string[], match: RegExp, cwd = join(import.meta.dir, "../..")): Promise<{ proc: ReturnType<typeof Bun.spawn>; line: string }> {
+  const proc = Bun.spawn(cmd, { stdout: "pipe", stderr: "pipe", cwd });
   let buf = "";
   const stream = match.source.startsWith("^\\d") ? proc.stdout : proc.stderr;
   const reader = (stream as ReadableStream<Uint8Array>).getReader();
@@ -186,7 +187,7 @@ async function main(): Promise<void> {
   const profDir = str("cpu-prof-dir", "");
   const prof = profDir ? ["--cpu-prof", "--cpu-prof-dir", profDir] : [];
   const wanted = new Set(str("cases", "relay,off,on").split(","));
-  const wrapperPort = async (flags: string[]) => {
+  const wrapperPort = async (flags: string[], cwd?: string) => {
     const port = await new Promise<number>((resolve) => {
       const s = net.createServer().listen(0, "127.0.0.1", () => {
         const p = (s.address() as net.AddressInfo).port;
@@ -200,6 +201,7 @@ async function main(): Promise<void> {
       const w = await spawnLine(
         [bun, ...prof, "src/main.ts", "wrapper", "-in_hostport", `127.0.0.1:${port}`, "-out_hostport", `127.0.0.1:${sinkPort}`, "--max-clients", "64", ...shared, ...flags],
         /Starting smtp proxy service/,
+        cwd,
       );
       procs.push(w.proc);
     }
@@ -207,15 +209,23 @@ async function main(): Promise<void> {
   };
   const relay = await spawnLine([bun, import.meta.path, "--relay", String(sinkPort)], /^\d+\n/);
   const relayPort = Number(relay.line.trim());
-  const off = await wrapperPort(["-tracking_url", ""]);
-  const on = await wrapperPort(["-tracking_url", "https://track.example.com", "-track_click", "-track_initial_open", "--link-key", "bench:0123456789abcdef0123"]);
+  const offFlags = ["-tracking_url", ""];
+  const onFlags = ["-tracking_url", "https://track.example.com", "-track_click", "-track_initial_open", "--link-key", "bench:0123456789abcdef0123"];
+  const off = await wrapperPort(offFlags);
+  const on = await wrapperPort(onFlags);
+  // --baseline-tree DIR: the same two wrappers from another checkout, interleaved in the same slices (A/B).
+  const baseTree = str("baseline-tree", "");
+  const baseOff = baseTree && wanted.has("off") ? await wrapperPort(offFlags, baseTree) : null;
+  const baseOn = baseTree && wanted.has("on") ? await wrapperPort(onFlags, baseTree) : null;
   const messages = Array.from({ length: total }, (_, i) => newsletter(i));
   const avg = messages.reduce((n, m) => n + m.length, 0) / messages.length;
   console.log(`wrapper benchmark (bun ${Bun.version}; ${total} messages of ${(avg / 1024).toFixed(1)} KB avg per case over ${connections} connections, in ${rounds} interleaved slices; ${processes} wrapper process(es) per case)`);
   const all = [
     { name: "ceiling (client -> sink)", kind: "ceiling", port: sinkPort, procs: [] as { pid: number }[], pool: await openPool(sinkPort, connections) },
     { name: "floor: bare byte relay", kind: "relay", port: relayPort, procs: [relay.proc], pool: await openPool(relayPort, connections) },
+    ...(baseOff ? [{ name: "baseline tree, tracking off", kind: "off", port: baseOff.port, procs: baseOff.procs, pool: await openPool(baseOff.port, connections) }] : []),
     { name: "wrapper, tracking off", kind: "off", port: off.port, procs: off.procs, pool: await openPool(off.port, connections) },
+    ...(baseOn ? [{ name: "baseline tree, tracking on", kind: "on", port: baseOn.port, procs: baseOn.procs, pool: await openPool(baseOn.port, connections) }] : []),
     { name: "wrapper, tracking on", kind: "on", port: on.port, procs: on.procs, pool: await openPool(on.port, connections) },
   ];
   const cases = all.filter((c) => c.kind === "ceiling" || wanted.has(c.kind));
@@ -270,7 +280,7 @@ async function main(): Promise<void> {
   }
   console.log(`\n(ratios: medians of per-slice ratios; CPU: user+sys over all ${rounds} slices, /proc/<pid>/stat in 10 ms ticks, client from process.cpuUsage())`);
   await Promise.all(all.flatMap((c) => c.pool.map((conn) => conn.quit())));
-  const procs = [...off.procs, ...on.procs, relay.proc, sink.proc];
+  const procs = [...off.procs, ...on.procs, ...(baseOff?.procs ?? []), ...(baseOn?.procs ?? []), relay.proc, sink.proc];
   for (const p of procs) p.kill("SIGTERM");
   await Promise.all(procs.map((p) => p.exited));
 }
