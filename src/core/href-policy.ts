@@ -31,6 +31,53 @@ export interface HrefPolicyContext {
   unsubscribeTargets: ReadonlySet<string>;
   /** Longest target tracked, in characters. @default 2048 */
   maxTargetLength?: number;
+  /**
+   * Memo of the URL parse for {@link decideHref}, shared across messages (see {@link createUrlMemo}):
+   * newsletters repeat their links within a message and across a campaign. @default none (parse every time)
+   */
+  urlMemo?: UrlMemo;
+}
+
+/** What {@link decideHref} reads from a parsed http(s) href; null when it does not parse. */
+export interface ParsedTarget {
+  /** `URL.host`. */
+  readonly host: string;
+  /** `URL.href`. */
+  readonly href: string;
+  /** Whether the path or the query looks like an unsubscribe link. */
+  readonly unsubscribeWord: boolean;
+}
+
+/** A bounded memo: cleaned href → its parse. */
+export interface UrlMemo {
+  get(value: string): ParsedTarget | null | undefined;
+  set(value: string, parsed: ParsedTarget | null): void;
+}
+
+/**
+ * A memo of at most `maxEntries` hrefs, emptied when full. The parse is a pure function of the href, so a
+ * hit gives exactly the decision a fresh parse would.
+ * @example decideHref(href, attrs, { trackingHost, unsubscribeTargets, urlMemo: createUrlMemo() })
+ */
+export function createUrlMemo({ maxEntries = 4096 }: { maxEntries?: number } = {}): UrlMemo {
+  const map = new Map<string, ParsedTarget | null>();
+  return {
+    get: (value) => map.get(value),
+    set(value, parsed) {
+      if (map.size >= maxEntries) map.clear();
+      map.set(value, parsed);
+    },
+  };
+}
+
+function parseTarget(value: string): ParsedTarget | null {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return null;
+  }
+  return { host: url.host, href: url.href, unsubscribeWord: UNSUBSCRIBE_WORD.test(url.pathname) || UNSUBSCRIBE_WORD.test(url.search) };
 }
 
 /**
@@ -121,18 +168,18 @@ export function decideHref(href: string, attrs: ReadonlyMap<string, string>, ctx
   const lower = scheme[1]!.toLowerCase();
   if (lower !== "http" && lower !== "https") return { track: false, reason: "scheme" };
   if (value.length > (ctx.maxTargetLength ?? 2048)) return { track: false, reason: "too-long" };
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    return { track: false, reason: "invalid" };
+  const memo = ctx.urlMemo;
+  let url = memo?.get(value);
+  if (url === undefined) {
+    url = parseTarget(value);
+    memo?.set(value, url);
   }
+  if (url === null) return { track: false, reason: "invalid" };
   if (url.host === ctx.trackingHost) return { track: false, reason: "tracking-domain" };
   if (
     (attrs.size > 0 && markedUnsubscribe(attrs)) ||
     (ctx.unsubscribeTargets.size > 0 && ctx.unsubscribeTargets.has(url.href)) ||
-    UNSUBSCRIBE_WORD.test(url.pathname) ||
-    UNSUBSCRIBE_WORD.test(url.search)
+    url.unsubscribeWord
   ) {
     return { track: false, reason: "unsubscribe" };
   }

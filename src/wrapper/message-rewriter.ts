@@ -15,7 +15,7 @@ import { pipeline } from "node:stream/promises";
 import { Splitter } from "@zone-eu/mailsplit";
 import * as libqp from "libqp";
 import libmime from "libmime";
-import { listUnsubscribeTargets, trackingHostOf, type HrefPolicyContext } from "../core/href-policy.ts";
+import { createUrlMemo, listUnsubscribeTargets, trackingHostOf, type HrefPolicyContext } from "../core/href-policy.ts";
 import { spMessageId } from "../core/message-id.ts";
 import { CONTROL_HEADERS, parseMsysApi, parseMtatrackOptions } from "../core/tracking-controls.ts";
 import { trackedUrl } from "../core/tracked-url.ts";
@@ -107,6 +107,8 @@ export function createMessageRewriter(deps: MessageRewriterDeps): MessageRewrite
   // Validated once; trackedUrl throws RangeError on a bad base, which is a configuration error.
   const linkPrefix = deps.trackingUrl === "" ? "" : trackedUrl(deps.trackingUrl, "x").slice(0, -1);
   const trackingHost = trackingHostOf(deps.trackingUrl);
+  // One memo of href parses for the rewriter's life: a campaign's messages repeat the same links.
+  const urlMemo = createUrlMemo();
 
   async function rewrite(input: Readable | AsyncIterable<Uint8Array>, envelope: Envelope): Promise<RewrittenMessage> {
     const original = new Spool(settings.spoolMemoryBytes, settings.spoolDir, { checkable: true });
@@ -140,7 +142,7 @@ export function createMessageRewriter(deps: MessageRewriterDeps): MessageRewrite
     const state: MessageState = {
       options: { ...options },
       messageId: null,
-      policy: { trackingHost, unsubscribeTargets: new Set() },
+      policy: { trackingHost, unsubscribeTargets: new Set(), urlMemo },
       clickUrl: () => null,
       openUrl: null,
       initialOpenUrl: null,

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { decideHref, linkNameOf, listUnsubscribeTargets, optedOut, trackingHostOf, type HrefPolicyContext } from "../../src/core/href-policy.ts";
+import { createUrlMemo, decideHref, linkNameOf, listUnsubscribeTargets, optedOut, trackingHostOf, type HrefPolicyContext } from "../../src/core/href-policy.ts";
 
 const ctx: HrefPolicyContext = {
   trackingHost: "t.example.net",
@@ -42,6 +42,31 @@ describe("decideHref()", () => {
   test.each(cases)("$name", ({ href, attrs, want }) => {
     const decision = decideHref(href, new Map(Object.entries(attrs ?? {})), ctx);
     expect(decision.track ? "track" : decision.reason).toBe(want);
+  });
+
+  test("decideHref() with a URL memo decides every case as without one, on a cold and a warm memo", () => {
+    const memoCtx: HrefPolicyContext = { ...ctx, urlMemo: createUrlMemo() };
+    for (let pass = 0; pass < 2; pass++) {
+      for (const { href, attrs } of cases) {
+        const map = new Map(Object.entries(attrs ?? {}));
+        expect(decideHref(href, map, memoCtx)).toEqual(decideHref(href, map, ctx));
+      }
+    }
+  });
+
+  test("decideHref() memo is per href only: the message's unsubscribe targets and the attributes still decide", () => {
+    const memoCtx: HrefPolicyContext = { ...ctx, urlMemo: createUrlMemo() };
+    const href = "https://lists.example.org/u/1?l=a";
+    expect(decideHref(href, none, { ...memoCtx, unsubscribeTargets: new Set() }).track).toBe(true);
+    expect(decideHref(href, none, memoCtx)).toEqual({ track: false, reason: "unsubscribe" });
+    expect(decideHref(href, new Map([["data-no-track", ""]]), { ...memoCtx, unsubscribeTargets: new Set() })).toEqual({ track: false, reason: "opt-out" });
+  });
+
+  test("createUrlMemo() stays within maxEntries", () => {
+    const memo = createUrlMemo({ maxEntries: 2 });
+    const memoCtx: HrefPolicyContext = { ...ctx, urlMemo: memo };
+    for (let i = 0; i < 5; i++) decideHref(`https://a.example.com/${i}`, none, memoCtx);
+    expect([0, 1, 2, 3, 4].filter((i) => memo.get(`https://a.example.com/${i}`) !== undefined)).toEqual([4]);
   });
 
   test("decideHref() keeps the target as written, minus edge whitespace and tabs/newlines", () => {
