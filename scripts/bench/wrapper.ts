@@ -10,9 +10,10 @@
  * from /proc/<pid>/stat, the client from process.cpuUsage()), summed over the slices, over the messages.
  *
  * Usage: bun scripts/bench/wrapper.ts [--messages 2000] [--connections 8] [--rounds 10] [--processes 1]
- *          [--cases relay,off,on] [--cpu-prof-dir DIR] [--baseline-tree DIR]
+ *          [--cases relay,off,on] [--cpu-prof-dir DIR] [--baseline-tree DIR] [--relay-impl node|bun]
  *        (--cases: which cases besides the ceiling; --cpu-prof-dir: run the wrappers under `bun --cpu-prof`;
- *        --baseline-tree: also run the wrappers of another checkout, each right before ours, for an A/B)
+ *        --baseline-tree: also run the wrappers of another checkout, each right before ours, for an A/B;
+ *        --relay-impl bun: the floor relay on Bun.listen/Bun.connect instead of node:net)
  *        bun scripts/bench/wrapper.ts --sink          (internal: the sink process; prints its port)
  *        bun scripts/bench/wrapper.ts --relay <port>  (internal: the bare relay to that port; prints its port)
  */
@@ -29,7 +30,7 @@ const str = (name: string, dflt: string) => {
 const opt = (name: string, dflt: number) => Number(str(name, String(dflt)));
 
 if (argv.includes("--sink")) runSink();
-else if (argv.includes("--relay")) runRelay(opt("relay", 0));
+else if (argv.includes("--relay")) (str("relay-impl", "node") === "bun" ? runBunRelay : runRelay)(opt("relay", 0));
 else await main();
 
 /** The floor: a bare byte relay, each client socket piped to its own sink socket and back, Nagle off. */
@@ -45,6 +46,70 @@ function runRelay(sinkPort: number): void {
     upstream.pipe(client);
   });
   server.listen(0, "127.0.0.1", () => process.stdout.write(`${(server.address() as net.AddressInfo).port}\n`));
+}
+
+/**
+ * The same relay on Bun's own sockets (`Bun.listen`/`Bun.connect`, no node:net streams), for comparison
+ * (`--relay-impl bun`): unsent bytes are queued and flushed on `drain`.
+ */
+function runBunRelay(sinkPort: number): void {
+  type Side = { peer: import("bun").Socket<Side> | null; queue: Uint8Array[] };
+  const send = (to: import("bun").Socket<Side>, data: Uint8Array) => {
+    if (to.data.queue.length) return void to.data.queue.push(data);
+    const n = to.write(data);
+    if (n < data.length) to.data.queue.push(data.slice(n));
+  };
+  const flush = (s: import("bun").Socket<Side>) => {
+    while (s.data.queue.length) {
+      const head = s.data.queue[0]!;
+      const n = s.write(head);
+      if (n < head.length) return void (s.data.queue[0] = head.slice(n));
+      s.data.queue.shift();
+    }
+  };
+  const server = Bun.listen<Side>({
+    hostname: "127.0.0.1",
+    port: 0,
+    socket: {
+      open(client) {
+        client.data = { peer: null, queue: [] };
+        client.setNoDelay(true);
+        void Bun.connect<Side>({
+          hostname: "127.0.0.1",
+          port: sinkPort,
+          data: { peer: client, queue: [] },
+          socket: {
+            open(up) {
+              up.setNoDelay(true);
+              client.data.peer = up;
+              flush(up);
+            },
+            data(up, chunk) {
+              send(client, chunk);
+            },
+            drain: flush,
+            close() {
+              client.end();
+            },
+          },
+        }).then((up) => {
+          up.data.queue.push(...client.data.queue);
+          client.data.queue = [];
+          flush(up);
+        });
+      },
+      data(client, chunk) {
+        const up = client.data.peer;
+        if (up) send(up, chunk);
+        else client.data.queue.push(chunk.slice());
+      },
+      drain: flush,
+      close(client) {
+        client.data.peer?.end();
+      },
+    },
+  });
+  process.stdout.write(`${server.port}\n`);
 }
 
 /** A process's user+sys CPU time in ms, from /proc/<pid>/stat (Linux). */
@@ -226,7 +291,7 @@ async function main(): Promise<void> {
     }
     return { port, procs };
   };
-  const relay = await spawnLine([bun, import.meta.path, "--relay", String(sinkPort)], /^\d+\n/);
+  const relay = await spawnLine([bun, import.meta.path, "--relay", String(sinkPort), "--relay-impl", str("relay-impl", "node")], /^\d+\n/);
   const relayPort = Number(relay.line.trim());
   const offFlags = ["-tracking_url", ""];
   const onFlags = ["-tracking_url", "https://track.example.com", "-track_click", "-track_initial_open", "--link-key", "bench:0123456789abcdef0123"];
