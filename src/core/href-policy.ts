@@ -163,10 +163,13 @@ export function decideHref(href: string, attrs: ReadonlyMap<string, string>, ctx
   if (attrs.size > 0 && optedOut(attrs)) return { track: false, reason: "opt-out" };
   if (value === "") return { track: false, reason: "empty" };
   if (value.startsWith("#")) return { track: false, reason: "fragment" };
-  const scheme = SCHEME.exec(value);
-  if (!scheme) return { track: false, reason: "relative" };
-  const lower = scheme[1]!.toLowerCase();
-  if (lower !== "http" && lower !== "https") return { track: false, reason: "scheme" };
+  // the usual lower-case "https:"/"http:" is what the regex would find, without its match array
+  if (!value.startsWith("https:") && !value.startsWith("http:")) {
+    const scheme = SCHEME.exec(value);
+    if (!scheme) return { track: false, reason: "relative" };
+    const lower = scheme[1]!.toLowerCase();
+    if (lower !== "http" && lower !== "https") return { track: false, reason: "scheme" };
+  }
   if (value.length > (ctx.maxTargetLength ?? 2048)) return { track: false, reason: "too-long" };
   const memo = ctx.urlMemo;
   let url = memo?.get(value);

@@ -357,15 +357,18 @@ class PartRewriter extends Transform {
     let budget = this.#ctx.settings.maxLinks;
     // Newsletters repeat their links (logo, headline and "read more" to one article); the token is a pure
     // function of the fields, so one encode (deflate + HMAC) per distinct link in a message is enough.
+    // Links without a name (the usual case) are keyed by the target itself, named ones in a map of their own.
     const made = new Map<string, string | null>();
+    const madeNamed = new Map<string, string | null>();
     // a cap, so a message stuffed with links cannot buy unbounded CPU on the send path
     state.clickUrl = (target, linkName) => {
       if (budget-- <= 0) return null;
-      const key = linkName === null ? `|${target}` : `${linkName.length}:${linkName}|${target}`; // unambiguous
-      let url = made.get(key);
+      const cache = linkName === null ? made : madeNamed;
+      const key = linkName === null ? target : `${linkName.length}:${linkName}|${target}`; // unambiguous
+      let url = cache.get(key);
       if (url === undefined) {
         url = make("click", { msgId, rcpt, target, linkName });
-        made.set(key, url);
+        cache.set(key, url);
       }
       return url;
     };
