@@ -14,12 +14,18 @@
  *        (--cases: which cases besides the ceiling; --cpu-prof-dir: run the wrappers under `bun --cpu-prof`;
  *        --baseline-tree: also run the wrappers of another checkout, each right before ours, for an A/B;
  *        --relay-impl bun: the floor relay on Bun.listen/Bun.connect instead of node:net)
+ *        bun scripts/bench/wrapper.ts --rewriter-only [--messages 2000]   (the rewriter alone, in process)
  *        bun scripts/bench/wrapper.ts --sink          (internal: the sink process; prints its port)
  *        bun scripts/bench/wrapper.ts --relay <port>  (internal: the bare relay to that port; prints its port)
  */
 import { readFileSync } from "node:fs";
 import net from "node:net";
 import { join } from "node:path";
+import { Readable } from "node:stream";
+import { parseKeyRing } from "../../src/core/key-ring.ts";
+import { createLinkCodec, type LinkCodec } from "../../src/core/link-codec.ts";
+import { nativePrimitives } from "../../src/runtime/codec-primitives.ts";
+import { createMessageRewriter } from "../../src/wrapper/message-rewriter.ts";
 import { openUpstream, type UpstreamConnection } from "../../src/wrapper/smtp-upstream.ts";
 
 const argv = process.argv.slice(2);
@@ -31,7 +37,35 @@ const opt = (name: string, dflt: number) => Number(str(name, String(dflt)));
 
 if (argv.includes("--sink")) runSink();
 else if (argv.includes("--relay")) (str("relay-impl", "node") === "bun" ? runBunRelay : runRelay)(opt("relay", 0));
+else if (argv.includes("--rewriter-only")) await rewriterOnly();
 else await main();
+
+/**
+ * The message rewriter alone, in this process, on the same newsletters and settings as the tracking-on
+ * wrapper: CPU per message with the real link codec, and with a stub codec (a constant-time token: what is
+ * left when link tokens cost nothing). Three passes of `--messages` each, alternating.
+ */
+async function rewriterOnly(): Promise<void> {
+  const n = opt("messages", 2000);
+  const real = createLinkCodec({ primitives: nativePrimitives, keys: parseKeyRing(["bench:0123456789abcdef0123"]), acceptV1: true });
+  const stub = { encode: (f: { action: string; targetUrl: string | null }) => `2.bench.${f.action}${f.targetUrl?.length ?? 0}.sig` } as unknown as LinkCodec;
+  const messages = Array.from({ length: 200 }, (_, i) => newsletter(i));
+  console.log(`message rewriter in process (bun ${Bun.version}; the wrapper bench's newsletters, clicks + both pixels, v2 links; CPU ms per message)`);
+  for (let pass = 0; pass < 3; pass++) {
+    for (const [name, codec] of [["real codec", real], ["stub codec", stub]] as const) {
+      const rewriter = createMessageRewriter({ codec, trackingUrl: "https://track.example.com", options: { trackClick: true, trackInitialOpen: true }, settings: { linkFormat: "v2" } });
+      const c0 = process.cpuUsage();
+      for (let i = 0; i < n; i++) {
+        const message = await rewriter.rewrite(Readable.from([messages[i % messages.length]!]), { rcpt: `reader${i}@example.net` });
+        if (message.summary.outcome !== "rewritten") throw new Error(`Message ${i} not rewritten: ${message.summary.reason}`);
+        for await (const _ of message.stream());
+        await message.close();
+      }
+      const c = process.cpuUsage(c0);
+      console.log(`pass ${pass + 1}, ${name}: ${((c.user + c.system) / n / 1000).toFixed(3)}`);
+    }
+  }
+}
 
 /** The floor: a bare byte relay, each client socket piped to its own sink socket and back, Nagle off. */
 function runRelay(sinkPort: number): void {
