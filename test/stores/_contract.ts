@@ -47,6 +47,17 @@ export function testStoreContract(name: string, target: () => ContractTarget): v
         expect(await q.claim("c2", { max: 10, leaseMs: 30_000 })).toEqual([]);
       });
 
+      test("a push of 300 bodies (several statements' worth) returns each body's own id, in push order", async () => {
+        const { store } = await fresh();
+        const q = store.queue({ name: "events" });
+        await q.push(["before"]);
+        const bodies = Array.from({ length: 300 }, (_, i) => `b${i}`);
+        const ids = await q.push(bodies);
+        const got = (await q.claim("c", { max: 1000, leaseMs: 30_000 })).slice(1);
+        expect(got.map((e) => e.body)).toEqual(bodies);
+        expect(got.map((e) => e.id)).toEqual(ids);
+      });
+
       test("push([]) and ack([]) are no-ops; claim() of an empty queue is []", async () => {
         const { store } = await fresh();
         const q = store.queue({ name: "events" });
