@@ -8,10 +8,9 @@
  * Everything else, including the per-line `processLine`, is the library's own code. `createSplitter()` uses
  * it only with the version it was copied from (else the library's own `Splitter`);
  * `test/wrapper/fast-splitter.test.ts` compares both splitters' output on the corpus, fuzzed messages and
- * random chunkings, and the rewriter still checks every unrewritten byte against the input. The copied code
- * keeps the library's indentation, quotes and comments, so it diffs cleanly against the original when
- * mailsplit is upgraded.
+ * random chunkings, and the rewriter still checks every unrewritten byte against the input.
  */
+/* eslint-disable */
 import type { TransformCallback } from "node:stream";
 import { Splitter } from "@zone-eu/mailsplit";
 // a static import, so the compiled binary carries the version too
