@@ -12,6 +12,7 @@ import { isAscii } from "node:buffer"; // SIMD in Bun and Deno: ~2 µs for 60 KB
 import { randomBytes } from "node:crypto";
 import { PassThrough, Readable, Transform, type TransformCallback } from "node:stream";
 import { pipeline } from "node:stream/promises";
+import { Splitter } from "@zone-eu/mailsplit";
 import * as libqp from "libqp";
 import libmime from "libmime";
 import { createUrlMemo, listUnsubscribeTargets, trackingHostOf, type HrefPolicyContext } from "../core/href-policy.ts";
@@ -21,7 +22,6 @@ import { trackedUrl } from "../core/tracked-url.ts";
 import type { LinkAction } from "../core/link-codec.ts";
 import { silentLogger } from "../log.ts";
 import { charsetKind, decodeBinaryValue, decodeStrict, encodeStrict } from "./charsets.ts";
-import { createSplitter } from "./fast-splitter.ts";
 import { createScanner, type HtmlEngine } from "./html-scan.ts";
 import { parse5Engine } from "./html-reference.ts";
 import { decodeAttributeValue, rewriteHtml } from "./html-rewriter.ts";
@@ -158,7 +158,7 @@ export function createMessageRewriter(deps: MessageRewriterDeps): MessageRewrite
       // PartRewriter emits the output bytes itself, so mailsplit's Joiner (a pass-through for them) is left out
       await pipeline(
         original.stream(),
-        createSplitter({ ignoreEmbedded: true }),
+        new Splitter({ ignoreEmbedded: true }),
         new PartRewriter(state, check, { envelope, settings, engine, newMessageId, makeUrl, log }),
         output.writable(),
       );
