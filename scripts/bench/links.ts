@@ -1,6 +1,7 @@
 /**
- * @module Link codec benchmark: `bun scripts/bench/links.ts [--runs 7] [--ms 300]` (also runs under `deno run -A`).
- * `--runs 7` gives 70 rounds; `--ms 300` is each case's time per 10 rounds.
+ * @module Link codec benchmark: `bun scripts/bench/links.ts [--runs 7] [--ms 300] [--stock]` (also runs under `deno run -A`).
+ * `--runs 7` gives 70 rounds; `--ms 300` is each case's time per 10 rounds; `--stock` runs codec and floor on
+ * the stock node:zlib / node:crypto primitives instead of nativePrimitives (the before of BENCHMARKS.md).
  *
  * Prints encode and verify+decode operations per second for v1 and v2, and in the same run the cost floor of
  * decoding: bare inflate + HMAC-SHA256 (v2 only) + JSON.parse on exactly the bytes the token carries, with no
@@ -10,7 +11,7 @@
 import process from "node:process";
 import { createLinkCodec, type LinkFields } from "../../src/core/link-codec.ts";
 import { parseKeyRing } from "../../src/core/key-ring.ts";
-import { nativePrimitives as P } from "../../src/runtime/codec-primitives.ts";
+import { nativePrimitives, stockPrimitives } from "../../src/runtime/codec-primitives.ts";
 
 const arg = (name: string, fallback: number) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -18,6 +19,9 @@ const arg = (name: string, fallback: number) => {
 };
 const RUNS = arg("runs", 7);
 const MS = arg("ms", 300);
+const STOCK = process.argv.includes("--stock");
+// The floor calls the same primitives as the codec, so the ratio measures the codec's own overhead.
+const P = STOCK ? stockPrimitives : nativePrimitives;
 
 const keys = parseKeyRing(["k1:bench-secret-0123456789abcdef"]);
 const codec = createLinkCodec({ primitives: P, keys, acceptV1: true });
@@ -87,7 +91,7 @@ const runtime = "Bun" in globalThis ? `bun ${process.versions.bun}` : "Deno" in 
 const fmt = (n: number) => Math.round(n).toLocaleString("en-US").padStart(11);
 const pct = (xs: number[]) => `${(median(xs) * 100).toFixed(0).padStart(10)} %`;
 const out = [
-  `link codec benchmark (${runtime}; medians of ${RUNS * 10} rounds of ${MS / 10} ms per case; v1 token ${v1.length} chars, v2 token ${v2.length} chars)`,
+  `link codec benchmark (${runtime}, ${STOCK || P === stockPrimitives ? "stock" : "native"} primitives; medians of ${RUNS * 10} rounds of ${MS / 10} ms per case; v1 token ${v1.length} chars, v2 token ${v2.length} chars)`,
   ...Object.keys(cases).map((name) => `  ${name.padEnd(40)} ${fmt(m[name]!)} ops/s`),
   `  v1 decode / v1 floor (median per round)  ${pct(ratios.v1)}`,
   `  v2 verify+decode / v2 floor (per round)  ${pct(ratios.v2)}`,
