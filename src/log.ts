@@ -16,21 +16,26 @@ export type LogLevelName = "silent" | "error" | "warn" | "info" | "debug" | "tra
 
 const levels: Record<LogLevelName, number> = { silent: -999, error: 0, warn: 1, info: 3, debug: 4, trace: 5 };
 
+/** What the logger writes its lines to: a Node stream, or a small writer such as `runtime/stderr.ts`'s. */
+export interface LogStream {
+  write(text: string): unknown;
+}
+
 export interface LoggerOptions {
   /** @default "info" */
   level?: LogLevelName;
   /** One JSON object per line instead of the pretty lines. @default false */
   json?: boolean;
-  /** Where lines go. @default process.stderr */
-  stream?: NodeJS.WritableStream;
+  /** Where lines go (anything with a `write(string)`). @default process.stderr */
+  stream?: LogStream;
 }
 
 /** Creates the run's logger. Only `src/commands/` calls this. */
 export function createLogger({ level = "info", json = false, stream = process.stderr }: LoggerOptions = {}): ConsolaInstance {
   return createConsola({
     level: levels[level],
-    stdout: stream as NodeJS.WriteStream,
-    stderr: stream as NodeJS.WriteStream,
+    stdout: stream as unknown as NodeJS.WriteStream,
+    stderr: stream as unknown as NodeJS.WriteStream,
     reporters: [json ? jsonReporter(stream) : prettyReporter(stream)],
   });
 }
@@ -50,7 +55,7 @@ const ICONS: Record<string, string> = {
   info: "ℹ", success: "✔", ready: "✔", start: "◐", warn: "⚠", error: "✖", fatal: "✖", fail: "✖", debug: "⚙", trace: "→",
 };
 
-function jsonReporter(stream: NodeJS.WritableStream): ConsolaReporter {
+function jsonReporter(stream: LogStream): ConsolaReporter {
   return {
     log(entry: LogObject) {
       const message = entry.args.map((a) => (a instanceof Error ? a.message : typeof a === "string" ? a : JSON.stringify(a))).join(" ");
@@ -59,7 +64,7 @@ function jsonReporter(stream: NodeJS.WritableStream): ConsolaReporter {
   };
 }
 
-function prettyReporter(stream: NodeJS.WritableStream): ConsolaReporter {
+function prettyReporter(stream: LogStream): ConsolaReporter {
   return {
     log(entry: LogObject) {
       const icon = ICONS[entry.type] ?? "";

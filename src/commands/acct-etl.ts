@@ -3,6 +3,7 @@ import { defineCommand } from "citty";
 import { formatProgress, formatSummary, resolveAcctEtlConfig } from "../core/acct-etl-config.ts";
 import { CLIError } from "../errors.ts";
 import { waitForSignal } from "../runtime/signals.ts";
+import { startStatusLine } from "../runtime/stderr.ts";
 import { logArgs, loggerFromArgs, storeArgs } from "./_shared.ts";
 
 export default defineCommand({
@@ -28,20 +29,20 @@ export default defineCommand({
     const etl = createAcctPipeline({ kv: store.kv, log }, { ttlSeconds: config.ttlSeconds, fields: config.fields, storeRetryMs: config.storeRetryMs });
     let signal: string | null = null;
     const stopped = waitForSignal(["SIGTERM", "SIGINT"]).then((s) => void (signal = s));
-    const progress = config.inputs.length > 0 && process.stderr.isTTY;
     const work = (async () => {
       if (config.inputs.length === 0) return await etl.consume(stdinStream());
       for (const path of config.inputs) {
         const { stream, size } = fileStream(path);
         const [start, from] = [Date.now(), etl.stats()];
-        const tick = progress ? setInterval(() => {
+        // Drawn only on a terminal, which is asked after the first 250 ms: a short run does not pay for the check.
+        const progress = startStatusLine(() => {
           const s = etl.stats();
-          process.stderr.write(`\r\x1b[K${formatProgress({ name: path, bytes: s.bytes - from.bytes, size, rows: s.rows - from.rows, elapsedMs: Date.now() - start })}`);
-        }, 250) : null;
+          return formatProgress({ name: path, bytes: s.bytes - from.bytes, size, rows: s.rows - from.rows, elapsedMs: Date.now() - start });
+        });
         try {
           await etl.consume(stream, { name: path });
         } finally {
-          if (tick) clearInterval(tick), process.stderr.write("\r\x1b[K");
+          progress.stop();
         }
       }
     })();

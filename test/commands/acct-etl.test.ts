@@ -354,6 +354,35 @@ describe("acct-etl on sqlite", () => {
   }));
 });
 
+describe.skipIf(!Bun.which("script"))("acct-etl --infile progress line", () => {
+  const dir = mkdtempSync(join(tmpdir(), "mtatrack-etl-tty-"));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  // Long enough (300,000 rows, about a second) for the first redraw, due after 250 ms.
+  const file = join(dir, "big.csv");
+  writeFileSync(file, HEADER + rows(0, 300_000));
+  const quote = (s: string) => `'${s.replaceAll("'", "'\\''")}'`;
+
+  test("acct-etl --infile draws a progress line when stderr is a terminal", async () => {
+    const cmd = [process.execPath, MAIN, "acct-etl", "--store", `sqlite:${join(dir, "tty.db")}`, "--infile", file].map(quote).join(" ");
+    // util-linux script(1) runs the command on a pseudo-terminal and copies what it prints to stdout.
+    const proc = Bun.spawn(["script", "-qefc", cmd, "/dev/null"], { stdin: "ignore", stdout: "pipe", stderr: "pipe", env: { ...process.env, NO_COLOR: "1" } });
+    const [code, out] = await Promise.all([proc.exited, new Response(proc.stdout).text()]);
+    expect(code).toBe(0);
+    expect(out).toMatch(/\r\x1b\[K[^\r\n]*big\.csv: \d+% \d+ rows, \d+ rows\/s/);
+    expect(out).toContain("Summary: rows 300001, headers 1, stored 300000, skipped 0");
+  }, 60_000);
+
+  test("acct-etl --infile draws no progress line into a pipe", async () => {
+    const proc = spawnEtl(`sqlite:${join(dir, "pipe.db")}`, ["--infile", file]);
+    proc.stdin.end();
+    const run = await finish(proc);
+    expect(run.code).toBe(0);
+    expect(run.summary.stored).toBe(300_000);
+    expect(run.stderr).not.toContain("\x1b[K");
+    expect(run.stderr).not.toContain("\r");
+  }, 60_000);
+});
+
 describeWithRedis("acct-etl on redis", (redis) => {
   let client: Redis | null = null;
   const raw = () => (client ??= new Redis(`${redis().url}/7`));
