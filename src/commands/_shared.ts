@@ -1,7 +1,8 @@
 /** @module Flag groups every subcommand shares, spread into each command's `args`. */
-import { createWriteStream } from "node:fs";
+import { createWriteStream, openSync } from "node:fs";
 import type { ArgsDef } from "citty";
 import { createLogger, toLogLevel } from "../log.ts";
+import { localTimeIsUtc } from "../runtime/local-time.ts";
 import { createFdWriter } from "../runtime/stderr.ts";
 import { CLIError } from "../errors.ts";
 import { parseKeyRing } from "../core/key-ring.ts";
@@ -22,13 +23,25 @@ export const storeArgs = {
 type Env = Record<string, string | undefined>;
 
 /**
- * Builds the run's logger from the shared flags, tagged with the subcommand's name. Lines go to fd 2 through
- * `createFdWriter`, not `process.stderr`, whose Node stream set-up costs a short run (`acct-etl`) most of its CPU.
+ * Builds the run's logger from the shared flags, tagged with the subcommand's name. Lines go to fd 2, or to
+ * the `--logfile` opened for appending, through `createFdWriter`: Node's stderr and file streams cost a short
+ * run (`acct-etl`, which PowerMTA may start often) more CPU than its work (BENCHMARKS.md, acct-etl start-up).
+ * @throws {CLIError} EARG when the log file cannot be opened.
  */
 export function loggerFromArgs(args: { "log-level"?: string; json?: boolean; logfile?: string }, env: Env, tag: string) {
-  const stream = args.logfile ? createWriteStream(args.logfile, { flags: "a" }) : createFdWriter(2);
   const level = toLogLevel(args["log-level"] ?? env.MTATRACK_LOG_LEVEL);
-  return createLogger({ level, json: Boolean(args.json), stream }).withTag(tag);
+  const stream = args.logfile ? openLogFile(args.logfile) : createFdWriter(2);
+  return createLogger({ level, json: Boolean(args.json), stream, utc: localTimeIsUtc(env) }).withTag(tag);
+}
+
+function openLogFile(path: string) {
+  let fd: number;
+  try {
+    fd = openSync(path, "a");
+  } catch (error) {
+    throw new CLIError(`Cannot open --logfile "${path}": ${(error as Error).message}`, "EARG", { cause: error });
+  }
+  return createFdWriter(fd, () => createWriteStream(path, { flags: "a" }));
 }
 
 /** `--link-key kid:secret` (repeatable, or comma-separated; env MTATRACK_LINK_KEYS) and `--accept-v1`. */

@@ -248,6 +248,14 @@ function defineCases(backend: () => Backend) {
     expect(run.stderr.trim()).toMatch(/^mtatrack: Cannot read --infile "\/nonexistent\/acct.csv": ENOENT[^\n]*$/);
   });
 
+  test("acct-etl -logfile that cannot be opened says so in one line and exits 1", async () => {
+    const proc = spawnEtl(backend().url(), ["-logfile", "/nonexistent/acct-etl.log"]);
+    proc.stdin.end();
+    const run = await finish(proc);
+    expect(run.code).toBe(1);
+    expect(run.stderr.trim()).toMatch(/^mtatrack: Cannot open --logfile "\/nonexistent\/acct-etl.log": ENOENT[^\n]*$/);
+  });
+
   test("acct-etl lands a row from a quiet pipe without waiting for more input or EOF", async () => {
     const proc = spawnEtl(backend().url());
     try {
