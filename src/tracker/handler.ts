@@ -12,7 +12,7 @@ import { buildTrackingEvent, eventIdFromBytes } from "../core/tracking-event.ts"
 import { silentLogger, type Logger } from "../log.ts";
 import type { EventSink } from "./event-sink.ts";
 import type { MessageMemory } from "./message-memory.ts";
-import type { RequestAction, TrackerMetrics } from "./metrics.ts";
+import type { EventOutcome, RequestAction, TrackerMetrics } from "./metrics.ts";
 
 /** The 44-byte transparent GIF of the original, byte for byte (reference §3, including the trailing 00). */
 export const TRANSPARENT_GIF: Uint8Array<ArrayBuffer> = Uint8Array.from(
@@ -27,7 +27,8 @@ export interface ConnInfo {
   remoteAddress: string;
 }
 
-export type TrackerHandler = (req: Request, info: ConnInfo) => Promise<Response>;
+/** Answers synchronously when it can (robots, refusals, HEAD), else once the hit's event is durable. */
+export type TrackerHandler = (req: Request, info: ConnInfo) => Response | Promise<Response>;
 
 export interface TrackerHandlerDeps {
   codec: LinkCodec;
@@ -92,6 +93,9 @@ export function createTrackerHandler(deps: TrackerHandlerDeps): TrackerHandler {
     return parsed;
   };
 
+  // consola drops a debug line below its level, but the line's text would still be built for every hit.
+  const debugEnabled = ((log as { level?: number }).level ?? 5) >= 4;
+
   const base = { Server: serverHeader, "X-Robots-Tag": "noindex, nofollow" };
   const empty = (status: number, extra: Record<string, string> = {}) => new Response(null, { status, headers: { ...base, ...extra } });
   const gifHeaders = { ...base, "Content-Type": "image/gif", "Cache-Control": "no-store, no-cache, must-revalidate, max-age=0", Pragma: "no-cache", Expires: "0" };
@@ -105,7 +109,13 @@ export function createTrackerHandler(deps: TrackerHandlerDeps): TrackerHandler {
     headers: { ...base, Location: location, "Content-Type": "text/plain", "Cache-Control": "no-store, max-age=0" },
   });
 
-  async function route(req: Request, info: ConnInfo, head: boolean, started: number): Promise<[RequestAction, Response]> {
+  /** What a request was and its answer; a promise of it while the hit's event is on its way to the store. */
+  type Routed = readonly [RequestAction, Response];
+
+  // Most hits are answered without an async function: the only promise is the event's submission (and the
+  // first flag's store call when this process has not seen the message), so a hit costs one promise chain
+  // instead of three async frames.
+  function route(req: Request, info: ConnInfo, head: boolean, started: number): Routed | Promise<Routed> {
     const url = req.url;
     if (url.length > maxUrlLength) return ["invalid", empty(414)];
     // The path is everything between the authority and "?"/"#": cheaper than new URL() on the hot path.
@@ -120,19 +130,8 @@ export function createTrackerHandler(deps: TrackerHandlerDeps): TrackerHandler {
     if (path === "/robots.txt") {
       return ["robots", new Response(head ? null : ROBOTS_TXT, { headers: { ...base, "Content-Type": "text/plain; charset=utf-8" } })];
     }
-    if (path === "/healthz") {
-      try {
-        await health?.();
-        return ["healthz", new Response(head ? null : "ok\n", { headers: { ...base, "Content-Type": "text/plain; charset=utf-8", "Cache-Control": "no-store" } })];
-      } catch (err) {
-        const text = `store unreachable: ${(err as Error).message}\n`;
-        return ["healthz", new Response(head ? null : text, { status: 503, headers: { ...base, "Content-Type": "text/plain; charset=utf-8", "Cache-Control": "no-store" } })];
-      }
-    }
-    if (path === "/metrics" && serveMetrics && metrics) {
-      const { body, contentType } = await metrics.render();
-      return ["metrics", new Response(head ? null : body, { headers: { ...base, "Content-Type": contentType, "Cache-Control": "no-store" } })];
-    }
+    if (path === "/healthz") return healthz(head);
+    if (path === "/metrics" && serveMetrics && metrics) return metricsPage(metrics, head);
     // Exactly one non-empty segment, as the original: "/", "/a/b" and "/a/" are 400.
     if (path.length < 2 || path.indexOf("/", 1) >= 0) return ["invalid", empty(400)];
     let token = path.slice(1);
@@ -156,52 +155,81 @@ export function createTrackerHandler(deps: TrackerHandlerDeps): TrackerHandler {
       if (location === null) return ["invalid", empty(404)];
     }
     const response = location === null ? pixel(head) : redirect(location);
+    const routed: Routed = [link.action, response];
     if (head) {
       // A HEAD is a prefetcher or a link checker: answered like GET, never an event.
       metrics?.machine("head-request");
-      return [link.action, response];
+      return routed;
     }
-    await recordHit(req, info, link, started);
-    return [link.action, response];
+    return recordHit(req, info, link, started).then(() => routed);
   }
 
-  async function recordHit(req: Request, info: ConnInfo, link: DecodedLink, ts: number): Promise<void> {
+  async function healthz(head: boolean): Promise<Routed> {
+    const headers = { ...base, "Content-Type": "text/plain; charset=utf-8", "Cache-Control": "no-store" };
+    try {
+      await health?.();
+      return ["healthz", new Response(head ? null : "ok\n", { headers })];
+    } catch (err) {
+      return ["healthz", new Response(head ? null : `store unreachable: ${(err as Error).message}\n`, { status: 503, headers })];
+    }
+  }
+
+  async function metricsPage(m: TrackerMetrics, head: boolean): Promise<Routed> {
+    const { body, contentType } = await m.render();
+    return ["metrics", new Response(head ? null : body, { headers: { ...base, "Content-Type": contentType, "Cache-Control": "no-store" } })];
+  }
+
+  /** Resolves once the hit's event is durable (queued or spooled). */
+  function recordHit(req: Request, info: ConnInfo, link: DecodedLink, ts: number): Promise<unknown> {
     const client = resolveClientAddress(peerAddress(info.remoteAddress), req.headers, { trusted: trustedProxies });
     const address = client?.address ?? null;
     const userAgent = req.headers.get("user-agent") ?? "";
-    const isClick = link.action === "click";
-    // Opens (most hits) await the flag alone: no array and no Promise.all per hit.
-    const [first, since] = isClick
-      ? await Promise.all([memory.isFirst(link.action, link.msgId, ts), memory.sinceFirstEvent(link.msgId, ts)])
-      : [await memory.isFirst(link.action, link.msgId, ts), null];
-    if (!isClick && first) memory.noteEvent(link.msgId, ts);
+    const hit = { link, ts, address, userAgent };
+    if (link.action === "click") {
+      return Promise.all([memory.isFirst(link.action, link.msgId, ts), memory.sinceFirstEvent(link.msgId, ts)])
+        .then(([first, since]) => submitHit(hit, first, since));
+    }
+    const first = memory.isFirst(link.action, link.msgId, ts);
+    // A repeated open (most hits) knows its flag at once: no wait for the store.
+    return typeof first === "boolean" ? submitHit(hit, first, null) : first.then((f) => submitHit(hit, f, null));
+  }
+
+  function submitHit(hit: { link: DecodedLink; ts: number; address: ParsedAddress | null; userAgent: string }, first: boolean, since: number | null): Promise<EventOutcome> {
+    const { link, ts, address, userAgent } = hit;
+    if (link.action !== "click" && first) memory.noteEvent(link.msgId, ts);
     const verdict = classify({ method: "GET", action: link.action, userAgent, address, msSinceFirstEvent: since });
     if (verdict.reason) metrics?.machine(verdict.reason);
     const ip = address ? (ipTruncate ? truncateAddress(address, ipTruncate) : address.text) : "";
     const event = buildTrackingEvent(link, { ts, ip, userAgent }, { eventId: nextEventId(), verdict, first });
-    const outcome = await sink.submit(JSON.stringify(event));
-    log.debug(`${event.type} msg ${event.msg_id} ip ${ip} machine ${verdict.reason ?? "no"} first ${first}: ${outcome}`);
+    const submitted = sink.submit(JSON.stringify(event));
+    // The line is built only when it will be written: at the usual levels this runs for every hit.
+    if (debugEnabled) void submitted.then((outcome) => log.debug(`${event.type} msg ${event.msg_id} ip ${ip} machine ${verdict.reason ?? "no"} first ${first}: ${outcome}`));
+    return submitted;
   }
 
-  return async function handleTrackerRequest(req, info) {
+  const finish = (action: RequestAction, response: Response, t0: number): Response => {
+    metrics?.request(action, response.status, (performance.now() - t0) / 1000);
+    return response;
+  };
+  const failed = (method: string, req: Request, err: unknown): Response => {
+    // Nothing in route() throws by design; if something does, the recipient still gets an answer.
+    log.error(`Unexpected error answering ${method} ${req.url.slice(0, 200)}: ${(err as Error)?.stack ?? err}`);
+    return empty(500);
+  };
+
+  return function handleTrackerRequest(req, info) {
     const started = now();
     const t0 = performance.now();
     const method = req.method;
-    let action: RequestAction = "other";
-    let response: Response;
-    if (method !== "GET" && method !== "HEAD") {
-      response = empty(405, { Allow: "GET, HEAD", "Content-Type": "text/plain" });
-    } else {
-      try {
-        [action, response] = await route(req, info, method === "HEAD", started);
-      } catch (err) {
-        // Nothing above throws by design; if something does, the recipient still gets an answer.
-        log.error(`Unexpected error answering ${method} ${req.url.slice(0, 200)}: ${(err as Error).stack ?? err}`);
-        response = empty(500);
-      }
+    if (method !== "GET" && method !== "HEAD") return finish("other", empty(405, { Allow: "GET, HEAD", "Content-Type": "text/plain" }), t0);
+    let routed: Routed | Promise<Routed>;
+    try {
+      routed = route(req, info, method === "HEAD", started);
+    } catch (err) {
+      return finish("other", failed(method, req, err), t0);
     }
-    metrics?.request(action, response.status, (performance.now() - t0) / 1000);
-    return response;
+    if (!(routed instanceof Promise)) return finish(routed[0], routed[1], t0);
+    return routed.then(([action, response]) => finish(action, response, t0), (err) => finish("other", failed(method, req, err), t0));
   };
 }
 
