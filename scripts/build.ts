@@ -40,6 +40,9 @@ for (const { target, file } of targets) {
       compile: {
         target: target as Bun.Build.CompileTarget,
         outfile,
+        // Start-up again: JIT tier-up thresholds x8 while starting, so run-once code is not compiled on
+        // background threads; src/runtime/jit-policy.ts restores the normal policy 100 ms into a run.
+        jitPolicy: 8,
         // A .env or bunfig.toml in the operator's working directory must not change the binary's behaviour.
         autoloadDotenv: false,
         autoloadBunfig: false,

@@ -4,6 +4,7 @@ import { defineCommand, renderUsage, runCommand, type CommandDef } from "citty";
 import pkg from "../package.json" with { type: "json" };
 import { normalizeGoFlags } from "./core/argv.ts";
 import { joinRepeatedFlags } from "./core/repeated-flags.ts";
+import { restoreJitPolicyAfter } from "./runtime/jit-policy.ts";
 
 /** The root command. Each subcommand is registered here once it works, never as a placeholder. */
 export const root = defineCommand({
@@ -89,5 +90,7 @@ function stripAnsi(text: string): string {
 }
 
 if (import.meta.main) {
+  // The binary starts with a reluctant JIT (scripts/build.ts); a run still going after 100 ms gets the normal one.
+  restoreJitPolicyAfter(100);
   process.exitCode = await runCli(process.argv.slice(2));
 }
