@@ -7,8 +7,8 @@
 #   MTATRACK_BIN=dist/mtatrack-linux-x64 scripts/bench/acct-etl.sh
 #
 # Uses the compiled binary from dist/HOST_BINARY when it has acct-etl, else `bun src/main.ts` (it says which).
-# Needs redis-server for the Redis figures and hyperfine for the start-up figures (apt-get install hyperfine);
-# it says so and skips that part when one is missing.
+# Needs redis-server for the Redis figures (apt-get install redis-server); it says so and skips them when missing.
+# Start-up: scripts/bench/startup.ts, STARTUP_RUNS interleaved rounds (default 40).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export PATH="$PWD/node_modules/.bin:$PATH"
@@ -101,11 +101,16 @@ fi
 
 echo
 echo "== start-up: one process reading one row =="
-if command -v hyperfine >/dev/null; then
-  args=(-N --warmup 3 --runs "${STARTUP_RUNS:-30}" --style basic)
-  startup=("bun -e 0" "${cmd[*]} acct-etl --store sqlite:$work/one.db --infile $work/one-row.csv --log-level warn")
-  [ -n "$redis_pid" ] && startup+=("${cmd[*]} acct-etl --store redis://127.0.0.1:$port/1 --infile $work/one-row.csv --log-level warn")
-  hyperfine "${args[@]}" "${startup[@]}" 2>&1 | grep -Ev '^\s*$'
-else
-  echo "skipped: hyperfine is not installed (apt-get install hyperfine)"
-fi
+# Interleaved rounds (every command once per round, so load drift hits them alike), median wall and CPU
+# time, ratio to a bare `bun -e 0` from the same rounds: on a shared machine hyperfine's sequential means
+# were swamped by load. Two ways to start: --infile with --log-level warn (the figures before issue 5's
+# start-up work used this), and as PowerMTA runs it (the row on stdin, default log level, --logfile).
+one_url() { case "$1" in sqlite) echo "sqlite:$work/one.db" ;; redis) echo "redis://127.0.0.1:$port/1" ;; esac; }
+startup=("bun -e 0")
+for backend in sqlite redis; do
+  [ "$backend" = redis ] && [ -z "$redis_pid" ] && continue
+  startup+=("${cmd[*]} acct-etl --store $(one_url "$backend") --infile $work/one-row.csv --log-level warn")
+  startup+=("${cmd[*]} acct-etl --store $(one_url "$backend") --logfile $work/acct-etl.log <$work/one-row.csv")
+done
+bun scripts/bench/startup.ts --rounds "${STARTUP_RUNS:-40}" --warmup 3 "${startup[@]}"
+echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo n/a)"
