@@ -3,14 +3,16 @@
 # nginx's empty_gif, measured in the same run. wrk cycles through >= 10,000 distinct v2 tokens (a Lua
 # script), pixel and click, with the Redis and the SQLite store. Prints one Markdown table of medians.
 #
-# Usage: scripts/bench/tracker.sh [-d seconds] [-c connections] [-r runs] [-n tokens] [-t wrk-threads] [-w tracker-workers]
+# Usage: scripts/bench/tracker.sh [-d seconds] [-c connections] [-r runs] [-n tokens] [-t wrk-threads] [-w tracker-workers] [-W warm-up-seconds]
+# Besides req/s and latency it reports each server's CPU time per request (user + sys of its processes, from
+# /proc, over the measured run): on a shared machine that moves much less than req/s does.
 # Needs: wrk, nginx (nginx-light is enough), redis-server, bun (apt-get install wrk nginx-light redis-server).
 set -euo pipefail
 
-duration=10 connections=64 runs=3 tokens=20000 threads=2 workers=1
-while getopts "d:c:r:n:t:w:" opt; do
+duration=10 connections=64 runs=3 tokens=20000 threads=2 workers=1 warmup=2
+while getopts "d:c:r:n:t:w:W:" opt; do
   case $opt in
-    d) duration=$OPTARG ;; c) connections=$OPTARG ;; r) runs=$OPTARG ;; n) tokens=$OPTARG ;; t) threads=$OPTARG ;; w) workers=$OPTARG ;;
+    d) duration=$OPTARG ;; c) connections=$OPTARG ;; r) runs=$OPTARG ;; n) tokens=$OPTARG ;; t) threads=$OPTARG ;; w) workers=$OPTARG ;; W) warmup=$OPTARG ;;
     *) sed -n '2,8p' "$0"; exit 2 ;;
   esac
 done
@@ -53,18 +55,39 @@ http {
   }
 }
 CONF
-nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" & pids+=($!)
+nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" & nginx_pid=$!; pids+=($nginx_pid)
 
 redis_port=$(free_port)
-redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" --logfile "$work/redis.log" & pids+=($!)
+redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" --logfile "$work/redis.log" & redis_pid=$!; pids+=($redis_pid)
 
 bun "$root/scripts/bench/tracker-tokens.ts" open "$tokens" "$key" > "$work/pixel.txt"
 bun "$root/scripts/bench/tracker-tokens.ts" click "$tokens" "$key" > "$work/click.txt"
 wait_http "http://127.0.0.1:$nginx_port/x"
 
-run_wrk() { # url paths-file -> "rps p50 p99 errors"
-  PATHS_FILE=$2 wrk -t"$threads" -c"$connections" -d"${duration}s" --latency -s "$root/scripts/bench/tracker.lua" "$1" \
-    | awk '/^RESULT/ { for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] } print v["rps"], v["p50_ms"], v["p99_ms"], v["errors"] + v["non2xx3xx"] }'
+# CPU clock ticks (user + sys) used so far by a process and its children (nginx's or the tracker's workers).
+cpu_ticks() {
+  local total=0 pid
+  for pid in "$1" $(pgrep -P "$1" || true); do
+    [ -r "/proc/$pid/stat" ] && total=$((total + $(awk '{ print $14 + $15 }' "/proc/$pid/stat")))
+  done
+  echo "$total"
+}
+hz=$(getconf CLK_TCK)
+
+warm() { # url paths-file: one short pass first, so JIT warm-up and first hits are not in the measured runs
+  (( warmup > 0 )) && PATHS_FILE=$2 wrk -t"$threads" -c"$connections" -d"${warmup}s" -s "$root/scripts/bench/tracker.lua" "$1" > /dev/null
+  return 0
+}
+
+run_wrk() { # url paths-file server-pid -> "rps p50 p99 errors server-cpu-us/req redis-cpu-us/req"
+  local s0 r0 s1 r1 out
+  s0=$(cpu_ticks "$3"); r0=$(cpu_ticks "$redis_pid")
+  out=$(PATHS_FILE=$2 wrk -t"$threads" -c"$connections" -d"${duration}s" --latency -s "$root/scripts/bench/tracker.lua" "$1")
+  s1=$(cpu_ticks "$3"); r1=$(cpu_ticks "$redis_pid")
+  echo "$out" | awk -v s=$((s1 - s0)) -v r=$((r1 - r0)) -v hz="$hz" '/^RESULT/ {
+    for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+    n = v["requests"] > 0 ? v["requests"] : 1
+    printf "%s %s %s %d %.1f %.1f\n", v["rps"], v["p50_ms"], v["p99_ms"], v["errors"] + v["non2xx3xx"], s / hz * 1e6 / n, r / hz * 1e6 / n }'
 }
 
 results="$work/results.txt"
@@ -79,11 +102,13 @@ for store in redis sqlite; do
     --spool "$work/tracker-$store.spool" --workers "$workers" --log-level warn 2>> "$work/tracker.log" & tracker_pid=$!
   pids+=($tracker_pid)
   wait_http "http://127.0.0.1:$port/robots.txt"
+  warm "http://127.0.0.1:$nginx_port" "$work/pixel.txt"
   for kind in pixel click; do
+    warm "http://127.0.0.1:$port" "$work/$kind.txt"
     for run in $(seq 1 "$runs"); do
       # nginx and the tracker back to back in every run, so both see the same machine load.
-      echo "nginx $store $kind $run $(run_wrk "http://127.0.0.1:$nginx_port" "$work/pixel.txt")" >> "$results"
-      echo "tracker $store $kind $run $(run_wrk "http://127.0.0.1:$port" "$work/$kind.txt")" >> "$results"
+      echo "nginx $store $kind $run $(run_wrk "http://127.0.0.1:$nginx_port" "$work/pixel.txt" "$nginx_pid")" >> "$results"
+      echo "tracker $store $kind $run $(run_wrk "http://127.0.0.1:$port" "$work/$kind.txt" "$tracker_pid")" >> "$results"
       tail -2 "$results" >&2
     done
   done
@@ -95,16 +120,16 @@ median() { sort -g | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] 
 echo
 echo "wrk -t$threads -c$connections -d${duration}s, $tokens distinct tokens, median of $runs runs, tracker workers $workers, $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
-echo "| store | request | tracker req/s | p50 ms | p99 ms | nginx empty_gif req/s | ratio | errors |"
-echo "|---|---|---:|---:|---:|---:|---:|---:|"
+echo "| store | request | tracker req/s | p50 ms | p99 ms | nginx empty_gif req/s | ratio | errors | tracker CPU µs/req | redis-server µs/req | nginx CPU µs/req |"
+echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+col() { awk -v srv="$1" -v s="$2" -v k="$3" -v c="$4" '$1 == srv && $2 == s && $3 == k { print $c }' "$results" | median; }
 for store in redis sqlite; do
   for kind in pixel click; do
-    t_rps=$(awk -v s=$store -v k=$kind '$1 == "tracker" && $2 == s && $3 == k { print $5 }' "$results" | median)
-    t_p50=$(awk -v s=$store -v k=$kind '$1 == "tracker" && $2 == s && $3 == k { print $6 }' "$results" | median)
-    t_p99=$(awk -v s=$store -v k=$kind '$1 == "tracker" && $2 == s && $3 == k { print $7 }' "$results" | median)
+    t_rps=$(col tracker $store $kind 5) n_rps=$(col nginx $store $kind 5)
     errs=$(awk -v s=$store -v k=$kind '$1 == "tracker" && $2 == s && $3 == k { e += $8 } END { print e + 0 }' "$results")
-    n_rps=$(awk -v s=$store -v k=$kind '$1 == "nginx" && $2 == s && $3 == k { print $5 }' "$results" | median)
     ratio=$(awk -v a="$t_rps" -v b="$n_rps" 'BEGIN { printf "%.0f%%", 100 * a / b }')
-    printf "| %s | %s | %.0f | %.2f | %.2f | %.0f | %s | %s |\n" "$store" "$kind" "$t_rps" "$t_p50" "$t_p99" "$n_rps" "$ratio" "$errs"
+    redis_us=$([ $store = redis ] && col tracker $store $kind 10 || echo "-")
+    printf "| %s | %s | %.0f | %.2f | %.2f | %.0f | %s | %s | %s | %s | %s |\n" "$store" "$kind" "$t_rps" "$(col tracker $store $kind 6)" "$(col tracker $store $kind 7)" \
+      "$n_rps" "$ratio" "$errs" "$(col tracker $store $kind 9)" "$redis_us" "$(col nginx $store $kind 9)"
   done
 done
