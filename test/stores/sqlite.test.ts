@@ -77,6 +77,32 @@ describe("sqlite maintenance", () => {
     await expect(openSqliteStore(path)).rejects.toThrow("the file has store schema 99; this mtatrack knows 1: upgrade mtatrack");
   });
 
+  test("opening a file that has the current schema takes no write lock: a start does not wait behind another process's write", async () => {
+    const path = freshPath();
+    await (await openSqliteStore(path, { purgeIntervalMs: 0 })).close();
+    const { Database } = await import("bun:sqlite");
+    const writer = new Database(path);
+    writer.exec("PRAGMA busy_timeout = 0");
+    writer.exec("BEGIN IMMEDIATE"); // holds the write lock, as a tracker's push or an acct-etl batch does
+    try {
+      const store = await openSqliteStore(path, { busyTimeoutMs: 0, purgeIntervalMs: 0 });
+      expect(await store.kv.getMany(["absent"])).toEqual([null]);
+      await store.close();
+      // A new file still needs the schema written, and so the lock: with none to be had it fails at once.
+      const fresh = freshPath();
+      await (await openSqliteStore(fresh, { purgeIntervalMs: 0 })).close();
+      const other = new Database(fresh);
+      other.exec("PRAGMA user_version = 0");
+      other.exec("BEGIN IMMEDIATE");
+      await expect(openSqliteStore(fresh, { busyTimeoutMs: 0, purgeIntervalMs: 0 })).rejects.toThrow(/locked|busy/i);
+      other.exec("ROLLBACK");
+      other.close();
+    } finally {
+      writer.exec("ROLLBACK");
+      writer.close();
+    }
+  });
+
   test("runs under Deno through node:sqlite", async () => {
     const deno = Bun.which("deno") ?? join(import.meta.dir, "../../node_modules/.bin/deno");
     const path = freshPath();
