@@ -10,6 +10,7 @@ import { serve } from "../../src/runtime/serve.ts";
 import { openSpool } from "../../src/tracker/spool.ts";
 import { createTracker } from "../../src/tracker/tracker.ts";
 import { TRANSPARENT_GIF } from "../../src/tracker/handler.ts";
+import { createLogger } from "../../src/log.ts";
 import { describeWithRedis, redisUnavailableReason } from "../helpers/redis-server.ts";
 import { startFixture, v1Token, type Fixture } from "./_fixture.ts";
 
@@ -288,6 +289,29 @@ describe("trusted vs untrusted proxies", () => {
       }
     } finally {
       await f.close();
+    }
+  });
+
+  test("each hit is one debug line at --log-level debug, and none at info", async () => {
+    for (const level of ["debug", "info"] as const) {
+      const lines: string[] = [];
+      const f = await startFixture("sqlite", { log: createLogger({ level, stream: { write: (text: string) => lines.push(text) } }) });
+      try {
+        const token = f.token({ action: "open", msgId: `debug-line-${level}` });
+        expect((await get(f, `/${token}`)).status).toBe(200);
+        const hitLines = () => lines.filter((l) => l.includes(`msg debug-line-${level}`));
+        if (level === "debug") {
+          // The line is written once the event is durable, which may be just after the response.
+          for (let i = 0; i < 50 && hitLines().length === 0; i++) await Bun.sleep(10);
+          expect(hitLines()).toHaveLength(1);
+          expect(hitLines()[0]).toContain(`open msg debug-line-debug ip 127.0.0.1 machine no first true: queued`);
+        } else {
+          await Bun.sleep(50);
+          expect(hitLines()).toEqual([]);
+        }
+      } finally {
+        await f.close();
+      }
     }
   });
 
