@@ -86,10 +86,10 @@ function bunPrimitives(): CodecPrimitives | null {
   let inflateOut = new Uint8Array(8192 + 1);
   // zlib's deflateBound (stored blocks, the worst case) plus header and Adler-32, for the largest input served.
   const deflateOut = new Uint8Array(REUSED_DEFLATE_MAX + (REUSED_DEFLATE_MAX >> 12) + (REUSED_DEFLATE_MAX >> 14) + 64);
-  // Keyed by the secret's Uint8Array; the bytes are kept and compared so a secret changed in place is not
-  // served a stale state.
   // Bun refuses a digest target under 64 bytes (the largest digest it makes), even for SHA-256.
   const digestScratch = new Uint8Array(64);
+  // Keyed by the secret's Uint8Array; the bytes are kept and compared so a secret changed in place is not
+  // served a stale state.
   const hashers = new WeakMap<Uint8Array, { bytes: Uint8Array; hasher: Bun.CryptoHasher }>();
 
   const primitives: CodecPrimitives = {

