@@ -10,23 +10,21 @@ function capture(opts: { utc?: boolean } = {}) {
 
 const pad = (n: number) => String(n).padStart(2, "0");
 
-test("createLogger({ utc: true }) stamps each line with the UTC date and time", () => {
-  const { log, lines } = capture({ utc: true });
-  const before = new Date();
-  log.info("Reading stdin");
-  const after = new Date();
-  const stamp = (d: Date) => `${d.getUTCFullYear()}/${pad(d.getUTCMonth() + 1)}/${pad(d.getUTCDate())} ${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())}`;
-  expect([`${stamp(before)} [acct-etl] ℹ Reading stdin\n`, `${stamp(after)} [acct-etl] ℹ Reading stdin\n`]).toContain(lines[0]!);
-});
+const stamps = {
+  utc: (d: Date) => `${d.getUTCFullYear()}/${pad(d.getUTCMonth() + 1)}/${pad(d.getUTCDate())} ${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())}`,
+  local: (d: Date) => `${d.getFullYear()}/${pad(d.getMonth() + 1)}/${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`,
+};
 
-test("createLogger() stamps each line with the local date and time by default", () => {
-  const { log, lines } = capture();
-  const before = new Date();
-  log.info("Reading stdin");
-  const after = new Date();
-  const stamp = (d: Date) => `${d.getFullYear()}/${pad(d.getMonth() + 1)}/${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
-  expect([`${stamp(before)} [acct-etl] ℹ Reading stdin\n`, `${stamp(after)} [acct-etl] ℹ Reading stdin\n`]).toContain(lines[0]!);
-});
+for (const [name, utc, stamp] of [["createLogger({ utc: true }) stamps each line with the UTC date and time", true, stamps.utc],
+  ["createLogger() stamps each line with the local date and time by default", undefined, stamps.local]] as const) {
+  test(name, () => {
+    const { log, lines } = capture(utc === undefined ? {} : { utc });
+    const before = new Date();
+    log.info("Reading stdin");
+    const after = new Date();
+    expect([`${stamp(before)} [acct-etl] ℹ Reading stdin\n`, `${stamp(after)} [acct-etl] ℹ Reading stdin\n`]).toContain(lines[0]!);
+  });
+}
 
 test("createLogger() writes a lone string as it is, % signs included, and formats several arguments", () => {
   const { log, lines } = capture({ utc: true });

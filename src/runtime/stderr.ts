@@ -38,7 +38,8 @@ export function createFdWriter(fd = 2, fallback: () => LineWriter = () => (fd ==
         return true;
       } catch {
         stream = fallback();
-        return stream.write(new TextDecoder().decode(bytes.subarray(offset)));
+        // Nothing written yet (the usual case, EAGAIN or EPIPE on the first try): the text as it is.
+        return stream.write(offset === 0 ? text : new TextDecoder().decode(bytes.subarray(offset)));
       }
     },
   };

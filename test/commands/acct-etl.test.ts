@@ -362,6 +362,8 @@ describe("acct-etl on sqlite", () => {
   }));
 });
 
+// `script` (util-linux, in Debian's essential bsdutils; .ci/run installs it if missing) gives the child a
+// terminal for stderr; without it there is no way to show the line is drawn on a TTY.
 describe.skipIf(!Bun.which("script"))("acct-etl --infile progress line", () => {
   const dir = mkdtempSync(join(tmpdir(), "mtatrack-etl-tty-"));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
