@@ -9,7 +9,9 @@ import { mkdirSync } from "node:fs";
 import { homedir } from "node:os";
 import { join, win32 } from "node:path";
 import { CLIError } from "../errors.ts";
+import type { Redis } from "ioredis";
 import type { RedisStoreOptions } from "./redis.ts";
+import type { BunLinkOptions } from "./redis-link.ts";
 import type { SqliteDriver, SqliteStoreOptions } from "./sqlite.ts";
 import type { Store } from "./types.ts";
 import { withTimeout } from "../core/timers.ts";
@@ -28,6 +30,11 @@ export interface OpenStoreOptions {
    * process that must start while Redis is down (the tracker spools events meanwhile). @default false
    */
   lazy?: boolean;
+  /**
+   * Redis under Bun: send KV calls, pushes and PING on Bun's built-in client (redis-link.ts). False sends
+   * everything through ioredis, as Deno and Node do. @default true
+   */
+  useBunClient?: boolean;
   /** SQLite: options for the embedded backend (driver, busy timeout, synchronous…). */
   sqlite?: SqliteStoreOptions;
 }
@@ -122,30 +129,66 @@ async function openRedisUrl(url: string, trimmed: string, opts: OpenStoreOptions
     if (key !== "prefix") throw storeError(url, `unknown parameter "${key}" (only "prefix" is understood)`);
   }
   const prefix = opts.prefix ?? parsed.searchParams.get("prefix") ?? "";
-  // Loaded only for a Redis URL: ioredis costs about 8 ms of CPU to load, which a sqlite: start need not pay.
-  const [{ Redis }, { createRedisStore, redisOptionsFromUrl }] = await Promise.all([import("ioredis"), import("./redis.ts")]);
-  const redisOpts = redisOptionsFromUrl(parsed, { connectTimeout: opts.connectTimeoutMs ?? 5000, ...opts.redis });
   const user = parsed.username ? `${decodeURIComponent(parsed.username)}@` : parsed.password ? ":***@" : "";
   const description = `${parsed.protocol}//${user}${parsed.host}/${db || "0"}${prefix ? `?prefix=${encodeURIComponent(prefix)}` : ""}`;
+  const connectTimeoutMs = opts.connectTimeoutMs ?? 5000;
+  const storeOpts = { prefix, redis: opts.redis };
+  const { createRedisStore } = await import("./redis.ts");
+  const { bunLink, hasBunRedis, ioredisLink } = await import("./redis-link.ts");
 
-  const client = new Redis({ ...redisOpts, lazyConnect: true });
-  if (opts.lazy) return createRedisStore(client, description, { prefix, redis: opts.redis });
-  let lastError: unknown = null;
-  const onError = (err: unknown) => {
-    lastError = err;
+  // ioredis is loaded only when first needed: it costs about 35 ms of CPU to load in the binary.
+  const newIoredis = async (): Promise<Redis> => {
+    const [{ Redis }, { redisOptionsFromUrl }] = await Promise.all([import("ioredis"), import("./redis.ts")]);
+    return new Redis({ ...redisOptionsFromUrl(parsed, { connectTimeout: connectTimeoutMs, ...opts.redis }), lazyConnect: true });
   };
-  client.on("error", onError);
-  try {
-    await withTimeout(client.connect(), (opts.connectTimeoutMs ?? 5000) + 1000);
-    await client.ping();
-  } catch (err) {
-    client.disconnect();
-    const reason = lastError instanceof Error ? lastError.message : err instanceof Error ? err.message : String(err);
-    throw storeError(url, reason, lastError ?? err);
-  } finally {
-    client.off("error", onError);
+  /** An ioredis connection that answered a PING, or the reason it did not. */
+  const connectedIoredis = async (): Promise<Redis> => {
+    const client = await newIoredis();
+    let lastError: unknown = null;
+    const onError = (err: unknown) => void (lastError = err);
+    client.on("error", onError);
+    try {
+      await withTimeout(client.connect(), connectTimeoutMs + 1000);
+      await client.ping();
+      return client;
+    } catch (err) {
+      client.disconnect();
+      throw lastError ?? err;
+    } finally {
+      client.off("error", onError);
+    }
+  };
+
+  if (opts.useBunClient === false || !hasBunRedis()) {
+    let client: Redis;
+    try {
+      client = opts.lazy ? await newIoredis() : await connectedIoredis();
+    } catch (err) {
+      throw storeError(url, err instanceof Error ? err.message : String(err), err);
+    }
+    return createRedisStore({ link: ioredisLink(client), ioredis: async () => client }, description, storeOpts);
   }
-  return createRedisStore(client, description, { prefix, redis: opts.redis });
+
+  // Bun: KV, pushes and PING on Bun's client; ioredis for the rest, made when first needed. A server Bun's
+  // client cannot use (Redis before 6 refuses HELLO 3) gets ioredis for everything.
+  let fallback: Redis | null = null;
+  const bunUrl = new URL(parsed.href);
+  bunUrl.search = "";
+  const link = bunLink({
+    url: bunUrl.href,
+    connectTimeoutMs,
+    tls: opts.redis?.tls as BunLinkOptions["tls"],
+    fallback: async () => ioredisLink((fallback = await connectedIoredis())),
+  });
+  const store = createRedisStore({ link, ioredis: async () => fallback ?? (await newIoredis()) }, description, storeOpts);
+  if (opts.lazy) return store;
+  try {
+    await withTimeout(store.ping(), connectTimeoutMs + 1000);
+  } catch (err) {
+    await store.close().catch(() => {});
+    throw storeError(url, err instanceof Error ? err.message : String(err), err);
+  }
+  return store;
 }
 
 export interface DefaultStoreOptions {

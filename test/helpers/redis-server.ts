@@ -47,8 +47,11 @@ export function redisUnavailableReason(): string | null {
   return Bun.which("redis-server") ? null : "redis-server is not installed and REDIS_URL is not set";
 }
 
-/** Starts a private redis-server (no persistence unless `appendonly`), or wraps REDIS_URL when set. */
-export async function startRedis(opts: { appendonly?: boolean } = {}): Promise<RedisServer> {
+/**
+ * Starts a private redis-server (no persistence unless `appendonly`; `args` are added to its command line),
+ * or wraps REDIS_URL when set.
+ */
+export async function startRedis(opts: { appendonly?: boolean; args?: readonly string[] } = {}): Promise<RedisServer> {
   if (process.env.REDIS_URL) {
     const url = process.env.REDIS_URL;
     const unsupported = async () => {
@@ -62,7 +65,7 @@ export async function startRedis(opts: { appendonly?: boolean } = {}): Promise<R
 
   async function launch() {
     const args = ["redis-server", "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--dir", dir,
-      "--appendonly", opts.appendonly ? "yes" : "no", "--appendfsync", "always", "--logfile", ""];
+      "--appendonly", opts.appendonly ? "yes" : "no", "--appendfsync", "always", "--logfile", "", ...(opts.args ?? [])];
     proc = Bun.spawn(args, { stdout: "ignore", stderr: "ignore" });
     await waitForPort(port, 5000);
   }

@@ -1,12 +1,14 @@
 /** @module The one contract every store backend passes: queue semantics, KV expiry, cross-process races. */
 import { afterEach, describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import { openStore } from "../../src/stores/open-store.ts";
+import { openStore, type OpenStoreOptions } from "../../src/stores/open-store.ts";
 import type { ClaimedEvent, EventQueue, Store } from "../../src/stores/types.ts";
 
 export interface ContractTarget {
   /** A URL for a store nobody else uses (a fresh file, a fresh key prefix); every call may return a new one. */
   freshUrl(): string;
+  /** Passed to every openStore() of this run. */
+  options?: OpenStoreOptions;
 }
 
 const fixture = (name: string) => join(import.meta.dir, "fixtures", name);
@@ -27,7 +29,7 @@ export function testStoreContract(name: string, target: () => ContractTarget): v
   describe(`${name}: store contract`, () => {
     const open: Store[] = [];
     async function fresh(url = target().freshUrl()): Promise<{ store: Store; url: string }> {
-      const store = await openStore(url);
+      const store = await openStore(url, target().options);
       open.push(store);
       return { store, url };
     }

@@ -10,6 +10,12 @@ import { testStoreContract } from "./_contract.ts";
 describeWithRedis("redis store", (redis) => {
   let n = 0;
   testStoreContract("redis", () => ({ freshUrl: () => redisUrlWith(redis().url, { prefix: `t${process.pid}-${++n}:` }) }));
+  // Under Bun, KV calls and pushes go on Bun's client by default; the same contract through ioredis alone (as
+  // under Deno and Node, or with a server that does not speak RESP3).
+  testStoreContract("redis (ioredis only)", () => ({
+    freshUrl: () => redisUrlWith(redis().url, { prefix: `io${process.pid}-${++n}:` }),
+    options: { useBunClient: false },
+  }));
 
   describe("redis key layout", () => {
     test("with the default prefix, KV keys are exactly the original's (msgID_<id> with EX, acct_headers without TTL)", async () => {
@@ -58,7 +64,7 @@ describeWithRedis("redis store", (redis) => {
         await a.claim("a", { max: 1, leaseMs: 1000 });
         await b.claim("b", { max: 1, leaseMs: 1000 });
         for (let i = 0; i < 10; i++) await a.push(Array.from({ length: 100 }, (_, j) => `${i}:${j}`));
-        const len = () => store.client.xlen(`${prefix}${streamKey("events")}`);
+        const len = async () => (await store.ioredis()).xlen(`${prefix}${streamKey("events")}`);
         expect(await len()).toBe(1000);
         const ga = await a.claim("a", { max: 1000, leaseMs: 60_000 });
         await a.ack(ga.map((e) => e.id));
@@ -74,11 +80,11 @@ describeWithRedis("redis store", (redis) => {
         // Consumers with nothing pending are forgotten once idle long enough; ones holding leases never are.
         await store.trim("events", { consumerIdleMs: 0 });
         const names = async (g: string) =>
-          ((await store.client.call("XINFO", "CONSUMERS", `${prefix}${streamKey("events")}`, g)) as unknown[][]).map((c) => c[1]);
+          ((await (await store.ioredis()).call("XINFO", "CONSUMERS", `${prefix}${streamKey("events")}`, g)) as unknown[][]).map((c) => c[1]);
         expect(await names("a")).toEqual([]);
         expect((await names("b")).sort()).toEqual(["b", "b2"]);
       } finally {
-        await store.client.del(`${prefix}${streamKey("events")}`);
+        await (await store.ioredis()).del(`${prefix}${streamKey("events")}`);
         await store.close();
       }
     });
@@ -156,6 +162,81 @@ describeWithRedis("redis store across a server restart", (redis) => {
       }
       expect(pushed).toBe(true);
       expect((await q.claim("c", { max: 5, leaseMs: 1000 })).map((e) => e.body)).toEqual(["after restart"]);
+    } finally {
+      await store.close();
+      await server.stop();
+    }
+  }, 30_000);
+});
+
+describeWithRedis("redis store connections under Bun", (redis) => {
+  /** The connections to `url`'s server other than `raw`'s own, as CLIENT LIST fields. */
+  async function storeConnections(raw: Redis): Promise<Record<string, string>[]> {
+    const self = String(await raw.client("ID"));
+    const list = String(await raw.client("LIST"));
+    return list.trim().split("\n").map((line) => Object.fromEntries(line.trim().split(" ").map((kv) => kv.split("=", 2) as [string, string])))
+      .filter((c) => c.id !== self && c.cmd !== "client|list");
+  }
+
+  test("KV calls and pushes go on one RESP3 connection (Bun's client); ioredis connects only when a queue is claimed", async () => {
+    if (!redis().owned) return;
+    const server = await startRedis();
+    const raw = new Redis(server.url);
+    const store = await openStore(redisUrlWith(server.url, { db: 2 }));
+    try {
+      await store.kv.setMany([["msgID_a", "v"]], { ttlSeconds: 60 });
+      expect(await store.kv.setIfAbsentMany(["f1", "f1"], { ttlSeconds: 60 })).toEqual([true, false]);
+      await store.queue({ name: "events" }).push(["one", "two"]);
+      expect((await storeConnections(raw)).map((c) => [c.resp, c.db])).toEqual([["3", "2"]]);
+      expect((await store.queue({ name: "events" }).claim("c", { max: 5, leaseMs: 1000 })).map((e) => e.body)).toEqual(["one", "two"]);
+      expect(await storeConnections(raw)).toHaveLength(2);
+    } finally {
+      raw.disconnect();
+      await store.close();
+      await server.stop();
+    }
+  });
+
+  test("a server that refuses HELLO 3 (as Redis before 6 does) is used through ioredis alone, lazily opened or not", async () => {
+    if (!redis().owned) return;
+    const server = await startRedis({ args: ["--rename-command", "HELLO", '""'] });
+    const raw = new Redis(server.url);
+    try {
+      for (const lazy of [false, true]) {
+        const store = await openStore(redisUrlWith(server.url, { prefix: `old${lazy}:` }), { lazy });
+        try {
+          await store.kv.setMany([["msgID_a", "v"]], { ttlSeconds: 60 });
+          expect(await store.kv.getMany(["msgID_a"])).toEqual(["v"]);
+          expect(await store.kv.setIfAbsentMany(["f1", "f1"], { ttlSeconds: 60 })).toEqual([true, false]);
+          const q = store.queue({ name: "events" });
+          await q.push(["one", "two"]);
+          expect((await q.claim("c", { max: 5, leaseMs: 1000 })).map((e) => e.body)).toEqual(["one", "two"]);
+          expect((await storeConnections(raw)).map((c) => c.resp)).toEqual(["2"]);
+        } finally {
+          await store.close();
+        }
+      }
+    } finally {
+      raw.disconnect();
+      await server.stop();
+    }
+  });
+
+  test("Bun's client reconnects on demand: a command while Redis is down fails at once, the first after it is back succeeds", async () => {
+    if (!redis().owned) return;
+    const server = await startRedis();
+    const store = await openStore(server.url);
+    try {
+      await store.kv.setMany([["msgID_a", "v"]], { ttlSeconds: 60 });
+      await server.kill();
+      const started = Date.now();
+      await expect(store.kv.getMany(["msgID_a"])).rejects.toThrow();
+      await expect(store.ping()).rejects.toThrow();
+      // Bounded by the connect timeout (5 s), not waiting for the server to come back.
+      expect(Date.now() - started).toBeLessThan(5000);
+      await server.restart();
+      await store.kv.setMany([["msgID_b", "w"]], { ttlSeconds: 60 });
+      expect(await store.kv.getMany(["msgID_a", "msgID_b"])).toEqual([null, "w"]);
     } finally {
       await store.close();
       await server.stop();
