@@ -264,6 +264,10 @@ class Pipeline implements AcctPipeline {
       if (this.#inflight === write) this.#inflight = null;
     });
     this.#inflight = write;
+    // One event-loop turn: Bun's Redis client sends what was pipelined when the loop turns, and reading a
+    // file can stay on microtasks for a whole batch, so without it this batch would leave only once the next
+    // one was parsed, and Redis would sit idle meanwhile (1M rows into Redis: 4.7-5.6 s wall against 5.5-7.1).
+    await new Promise((resolve) => setImmediate(resolve));
   }
 
   async #write(batch: Entry[], header: string | null): Promise<void> {
