@@ -102,6 +102,8 @@ if (import.meta.main) {
   restoreJitPolicyAfter(100);
   const argv = process.argv.slice(2);
   const status = await runCli(argv);
-  if (EXIT_AT_ONCE.has(argv.find((a) => !a.startsWith("-")) ?? "")) process.exit(status);
+  // Not after --help: usage goes to stdout.
+  const usage = argv.some((a) => a === "--help" || a === "-h");
+  if (!usage && EXIT_AT_ONCE.has(argv.find((a) => !a.startsWith("-")) ?? "")) process.exit(status);
   process.exitCode = status;
 }

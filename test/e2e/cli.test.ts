@@ -50,6 +50,9 @@ const cases: { name: string; args: string[]; env?: Record<string, string>; code:
   { name: "encode with a bad action is one line, exit 1", args: ["linktool", "encode", "-action", "bounce", "--format", "v1"], code: 1, stdout: "", stderr: /Invalid action "bounce"/, stderrOneLine: true },
   { name: "encode with a javascript: target is one line, exit 1", args: ["linktool", "encode", "-action", "click", "-target_link_url", "javascript:alert(1)", "--link-key", KEY1], code: 1, stdout: "", stderr: /not an http\(s\) URL/, stderrOneLine: true },
   { name: "encode with a short secret names the key, not the secret", args: ["linktool", "encode", "--link-key", "k1:tiny"], code: 1, stdout: "", stderr: /Link key "k1": secret must be at least 16 bytes/, stderrOneLine: true },
+  // acct-etl ends with process.exit (src/main.ts): its usage still arrives whole, and its exit status is kept.
+  { name: "acct-etl --help prints its whole usage on stdout", args: ["acct-etl", "--help"], code: 0, stdout: /USAGE[\s\S]*--infile[\s\S]*--store-retry[\s\S]*--logfile/ },
+  { name: "acct-etl with an unreadable --infile is one line, exit 1", args: ["acct-etl", "--store", "sqlite::memory:", "--infile", "/nonexistent/acct.csv"], code: 1, stdout: "", stderr: /Cannot read --infile "\/nonexistent\/acct.csv"/, stderrOneLine: true },
   { name: "verify of a v1 link says it is unsigned, exit 1", args: ["linktool", "verify", GO_OPEN], code: 1, stdout: "invalid: v1 link, which carries no signature\n" },
 ];
 
