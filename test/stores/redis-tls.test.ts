@@ -72,6 +72,28 @@ describe.skipIf(reason !== null)("redis store over TLS", () => {
     }
   });
 
+  test("from the command line a private CA comes from NODE_EXTRA_CA_CERTS: acct-etl stores over rediss://, and fails in one line without it", async () => {
+    const url = `rediss://:s3cret%20pass@localhost:${port}/0?prefix=cli:`;
+    const run = (env: Record<string, string>) => {
+      const proc = Bun.spawnSync(["bun", join(import.meta.dir, "../../src/main.ts"), "acct-etl", "--store", url, "--store-retry", "1s"], {
+        stdin: new TextEncoder().encode("type,rcpt,header_x-sp-message-id\nd,a@example.com,0000tls0001\n"),
+        env: { ...process.env, MTATRACK_LOG_LEVEL: "warn", ...env }, stdout: "pipe", stderr: "pipe" });
+      return { code: proc.exitCode, stderr: proc.stderr.toString() };
+    };
+    const trusted = run({ NODE_EXTRA_CA_CERTS: join(dir, "cert.pem") });
+    expect(trusted).toEqual({ code: 0, stderr: "" });
+    const store = await openStore(url, { redis: { tls: { ca } } });
+    try {
+      expect(await store.kv.getMany(["msgID_0000tls0001"])).toEqual(['{"rcpt":"a@example.com"}']);
+    } finally {
+      await store.close();
+    }
+    const untrusted = run({});
+    expect(untrusted.code).toBe(1);
+    expect(untrusted.stderr).not.toContain("s3cret");
+    expect(untrusted.stderr.trim().split("\n").at(-1)).toStartWith("mtatrack: ");
+  }, 30_000);
+
   test("a wrong password is a one-line ESTORE error without the password", async () => {
     const err = (await openStore(`rediss://:wrong-one@localhost:${port}/0`, { redis: { tls: { ca } } }).catch((e: unknown) => e)) as CLIError;
     expect(err).toBeInstanceOf(CLIError);
