@@ -133,12 +133,12 @@ async function openRedisUrl(url: string, trimmed: string, opts: OpenStoreOptions
   const description = `${parsed.protocol}//${user}${parsed.host}/${db || "0"}${prefix ? `?prefix=${encodeURIComponent(prefix)}` : ""}`;
   const connectTimeoutMs = opts.connectTimeoutMs ?? 5000;
   const storeOpts = { prefix, redis: opts.redis };
-  const { createRedisStore } = await import("./redis.ts");
-  const { bunLink, hasBunRedis, ioredisLink } = await import("./redis-link.ts");
+  const [{ createRedisStore, redisOptionsFromUrl }, { bunLink, hasBunRedis, ioredisLink }] = await Promise.all([
+    import("./redis.ts"), import("./redis-link.ts")]);
 
   // ioredis is loaded only when first needed: it costs about 35 ms of CPU to load in the binary.
   const newIoredis = async (): Promise<Redis> => {
-    const [{ Redis }, { redisOptionsFromUrl }] = await Promise.all([import("ioredis"), import("./redis.ts")]);
+    const { Redis } = await import("ioredis");
     return new Redis({ ...redisOptionsFromUrl(parsed, { connectTimeout: connectTimeoutMs, ...opts.redis }), lazyConnect: true });
   };
   /** An ioredis connection that answered a PING, or the reason it did not. */

@@ -47,12 +47,13 @@ export function luaScript(lua: string): LuaScript {
  * a SCRIPT FLUSH forgot it; EVAL also caches it again).
  */
 export async function evalScript(link: RedisLink, script: LuaScript, keys: readonly string[], args: readonly string[]): Promise<unknown> {
-  const tail = [String(keys.length), ...keys, ...args];
+  const call = [await script.sha1(), String(keys.length), ...keys, ...args];
   try {
-    return await link.send("EVALSHA", [await script.sha1(), ...tail]);
+    return await link.send("EVALSHA", call);
   } catch (err) {
     if (!(err instanceof Error && err.message.startsWith("NOSCRIPT"))) throw err;
-    return await link.send("EVAL", [script.lua, ...tail]);
+    call[0] = script.lua;
+    return await link.send("EVAL", call);
   }
 }
 

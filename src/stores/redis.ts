@@ -18,7 +18,7 @@
  * second one for blocking reads.
  */
 import type { Redis, RedisOptions } from "ioredis";
-import { evalScript, luaScript, type RedisLink } from "./redis-link.ts";
+import { evalScript, ioredisLink, luaScript, type LuaScript, type RedisLink } from "./redis-link.ts";
 import type { ClaimedEvent, ClaimOptions, EventQueue, KvStore, QueueRef, QueueStats, Store, TtlOptions } from "./types.ts";
 
 export interface RedisStoreOptions {
@@ -60,7 +60,7 @@ export function streamKey(name: string): string {
 
 // KEYS[1] stream; ARGV: group, consumer, leaseMs, max. Returns {claimed, deliveries, fresh}.
 // XAUTOCLAIM bumps the delivery count of what it claims; XPENDING over the claimed range reads it back.
-const CLAIM_LUA = `
+const CLAIM = luaScript(`
 local max = tonumber(ARGV[4])
 local r = redis.call('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[3], '0-0', 'COUNT', max)
 local claimed = {}
@@ -81,7 +81,7 @@ if room > 0 then
   if x and x[1] then fresh = x[1][2] end
 end
 return {claimed, deliveries, fresh}
-`;
+`);
 
 // KEYS[1] stream; ARGV: bodies. Appends them in order; returns their ids.
 const PUSH = luaScript(`
@@ -112,7 +112,7 @@ const MAX_FLAG_KEYS = 1000;
 
 // KEYS[1] stream; ARGV[1] idle ms after which a consumer with nothing pending is forgotten (-1 = never).
 // Trims below the smallest id any group still needs. Returns entries removed.
-const TRIM_LUA = `
+const TRIM = luaScript(`
 local ok, groups = pcall(redis.call, 'XINFO', 'GROUPS', KEYS[1])
 if not ok or #groups == 0 then return 0 end
 local idleMax = tonumber(ARGV[1])
@@ -144,7 +144,7 @@ for _, g in ipairs(groups) do
 end
 if low == '0-0' then return 0 end
 return redis.call('XTRIM', KEYS[1], 'MINID', '~', low)
-`;
+`);
 
 type RawEntry = [id: string, fields: string[]];
 
@@ -192,6 +192,8 @@ class RedisStoreImpl implements RedisStore {
   readonly consumerIdleMs: number;
   readonly #makeIoredis: () => Promise<Redis>;
   #ioredis: Promise<Redis> | null = null;
+  /** The ioredis connection as a link, for the claim and trim scripts. */
+  #ioredisLink: Promise<RedisLink> | null = null;
   #blocking: Promise<Redis> | null = null;
   #closed = false;
 
@@ -211,13 +213,17 @@ class RedisStoreImpl implements RedisStore {
   ioredis(): Promise<Redis> {
     if (this.#closed) return Promise.reject(new Error(`Store "${this.description}" is closed`));
     this.#ioredis ??= this.#makeIoredis().then((client) => {
-      client.defineCommand("mtatrackClaim", { numberOfKeys: 1, lua: CLAIM_LUA });
-      client.defineCommand("mtatrackTrim", { numberOfKeys: 1, lua: TRIM_LUA });
       // Without a listener ioredis prints every reconnect error; callers see failures on their own commands.
       client.on("error", () => {});
       return client;
     });
     return this.#ioredis;
+  }
+
+  /** Runs one of the consumer-side scripts (claim, trim) on the ioredis connection. */
+  async consumerScript(script: LuaScript, key: string, args: readonly (string | number)[]): Promise<unknown> {
+    this.#ioredisLink ??= this.ioredis().then(ioredisLink);
+    return await evalScript(await this.#ioredisLink, script, [key], args.map(String));
   }
 
   /** A second connection for XREADGROUP BLOCK, which would stall every other command on the shared one. */
@@ -241,7 +247,7 @@ class RedisStoreImpl implements RedisStore {
 
   async trim(queue: string, opts: { consumerIdleMs?: number } = {}): Promise<number> {
     const idle = opts.consumerIdleMs ?? this.consumerIdleMs;
-    return Number(await ((await this.ioredis()) as unknown as TrimCmd).mtatrackTrim(this.key(streamKey(queue)), idle));
+    return Number(await this.consumerScript(TRIM, this.key(streamKey(queue)), [idle]));
   }
 
   async ping(): Promise<void> {
@@ -266,12 +272,6 @@ class RedisStoreImpl implements RedisStore {
   }
 }
 
-interface ClaimCmd {
-  mtatrackClaim(key: string, group: string, consumer: string, leaseMs: number, max: number): Promise<[RawEntry[], number[], RawEntry[]]>;
-}
-interface TrimCmd {
-  mtatrackTrim(key: string, consumerIdleMs: number): Promise<number>;
-}
 
 function isNoGroup(err: unknown): boolean {
   return err instanceof Error && /NOGROUP|no such key/i.test(err.message);
@@ -348,8 +348,9 @@ class RedisQueue implements EventQueue {
       return (res?.[0]?.[1] ?? []).map((e) => toEvent(e, 1));
     }
     this.#nextReclaimAt = t + Math.min(leaseMs / 4, MAX_RECLAIM_INTERVAL_MS);
-    const client = (await this.s.ioredis()) as unknown as ClaimCmd;
-    const [claimed, deliveries, fresh] = await this.#withGroup(() => client.mtatrackClaim(this.#key, this.group, consumer, leaseMs, max));
+    const [claimed, deliveries, fresh] = (await this.#withGroup(() =>
+      this.s.consumerScript(CLAIM, this.#key, [this.group, consumer, leaseMs, max]),
+    )) as [RawEntry[], number[], RawEntry[]];
     const out = claimed.map((e, i) => toEvent(e, Number(deliveries[i] ?? 1)));
     for (const e of fresh) out.push(toEvent(e, 1));
     return out;
@@ -399,7 +400,7 @@ class RedisQueue implements EventQueue {
     if (this.s.trimIntervalMs > 0 && t - this.#lastTrim >= this.s.trimIntervalMs) {
       this.#lastTrim = t;
       // Best effort: a failed trim only delays retention.
-      await (client as unknown as TrimCmd).mtatrackTrim(this.#key, this.s.consumerIdleMs).catch(() => 0);
+      await this.s.consumerScript(TRIM, this.#key, [this.s.consumerIdleMs]).catch(() => 0);
     }
   }
 
