@@ -14,6 +14,26 @@ const dist = join(root, "dist");
 const single = process.argv.includes("--single");
 const targets: readonly BuildTarget[] = single ? [hostTarget()] : TARGETS;
 
+/**
+ * citty imports `parseArgs` from `node:util`, and loading that built-in costs the binary 2-4 ms of every start
+ * (BENCHMARKS.md, acct-etl session 5). The binary's citty gets src/core/parse-args.ts instead, which gives the
+ * same results for citty's call (test/core/parse-args.test.ts). The build fails if citty's import changed.
+ */
+const cittyParseArgs: Bun.BunPlugin = {
+  name: "citty-parse-args",
+  setup(build) {
+    build.onLoad({ filter: /[\\/]citty[\\/]dist[\\/]index\.mjs$/ }, async ({ path }) => {
+      const source = await Bun.file(path).text();
+      const from = 'import { parseArgs as parseArgs$1 } from "node:util";';
+      if (source.split(from).length !== 2) {
+        throw new Error(`${path} no longer has \`${from}\`: check src/core/parse-args.ts against citty's call, then update scripts/build.ts`);
+      }
+      const to = `import { parseArgs as parseArgs$1 } from ${JSON.stringify(join(root, "src/core/parse-args.ts"))};`;
+      return { contents: source.replace(from, () => to), loader: "js" };
+    });
+  },
+};
+
 mkdirSync(dist, { recursive: true });
 const built: string[] = [];
 const failed: string[] = [];
@@ -24,6 +44,7 @@ for (const { target, file } of targets) {
   try {
     const result = await Bun.build({
       entrypoints: [join(root, "src/main.ts")],
+      plugins: [cittyParseArgs],
       // Embedded in the binary: stack traces name src/… lines even when the binary is copied elsewhere.
       sourcemap: "linked",
       minify: { syntax: true, whitespace: true },
