@@ -15,6 +15,8 @@ export interface Logger {
   warn(...args: unknown[]): void;
   error(...args: unknown[]): void;
   withTag(tag: string): Logger;
+  /** consola's numeric level (debug is 4), so a caller can skip building a line that would be dropped. */
+  readonly level?: number;
 }
 
 export type LogLevelName = "silent" | "error" | "warn" | "info" | "debug" | "trace";
@@ -55,6 +57,7 @@ export function createLogger({ level = "info", json = false, stream = process.st
  * module is loaded at every start of the binary, and a second consola costs a short `acct-etl` run CPU.
  */
 export const silentLogger: Logger = Object.freeze({
+  level: levels.silent,
   debug() {},
   info() {},
   warn() {},

@@ -130,10 +130,9 @@ for store in redis sqlite; do
     ratio=$(awk -v a="$t_rps" -v b="$n_rps" 'BEGIN { printf "%.0f%%", 100 * a / b }')
     # Each run's tracker against the nginx pass right before it: the machine drifts less within a pair than
     # across runs, so the median of these moves less than the ratio of the two medians. Median (lowest-highest).
-    per_run=$(awk -v s=$store -v k=$kind '$2 == s && $3 == k { r[$1, $4] = $5; runs[$4] = 1 }
-      END { for (n in runs) if (r["nginx", n] > 0) print 100 * r["tracker", n] / r["nginx", n] }' "$results" | sort -g)
-    pair=$(printf '%s\n' "$per_run" | median | awk '{ printf "%.0f%%", $1 }')
-    pair="$pair ($(printf '%s\n' "$per_run" | head -1 | awk '{ printf "%.0f", $1 }')-$(printf '%s\n' "$per_run" | tail -1 | awk '{ printf "%.0f", $1 }'))"
+    pair=$(awk -v s=$store -v k=$kind '$2 == s && $3 == k { r[$1, $4] = $5; runs[$4] = 1 }
+      END { for (n in runs) if (r["nginx", n] > 0) print 100 * r["tracker", n] / r["nginx", n] }' "$results" | sort -g |
+      awk '{ a[NR] = $1 } END { printf "%.0f%% (%.0f-%.0f)", (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2, a[1], a[NR] }')
     redis_us=$([ $store = redis ] && col tracker $store $kind 10 || echo "-")
     printf "| %s | %s | %.0f | %.2f | %.2f | %.0f | %s | %s | %s | %s | %s | %s |\n" "$store" "$kind" "$t_rps" "$(col tracker $store $kind 6)" "$(col tracker $store $kind 7)" \
       "$n_rps" "$ratio" "$pair" "$errs" "$(col tracker $store $kind 9)" "$redis_us" "$(col nginx $store $kind 9)"

@@ -48,7 +48,7 @@ export function parseArgs({ args = [], options = {}, strict = true, tokens = fal
   if (strict !== false || tokens) throw new TypeError("this parseArgs supports { strict: false } without tokens only (citty's call)");
   const configs = Object.entries(options);
   for (const [name, o] of configs) checkOption(name, o);
-  const typeOf = (name: string) => (Object.hasOwn(options, name) ? options[name]!.type : undefined);
+  const own = (name: string) => (Object.hasOwn(options, name) ? options[name] : undefined);
   const nameOfShort = (letter: string) => configs.find(([, o]) => o.short === letter)?.[0] ?? letter;
 
   const values: ParsedArgs["values"] = Object.create(null);
@@ -56,7 +56,7 @@ export function parseArgs({ args = [], options = {}, strict = true, tokens = fal
   const store = (name: string, value: string | undefined) => {
     if (name === "__proto__") return;
     const v = value ?? true;
-    if (Object.hasOwn(options, name) && options[name]!.multiple) {
+    if (own(name)?.multiple) {
       const list = values[name];
       if (Array.isArray(list)) list.push(v);
       else values[name] = [v];
@@ -64,6 +64,8 @@ export function parseArgs({ args = [], options = {}, strict = true, tokens = fal
   };
 
   const rest = [...args];
+  // A string option takes the next argument as its value, whatever it looks like; any other option none.
+  const valueAfter = (name: string) => (own(name)?.type === "string" && rest.length > 0 ? rest.shift() : undefined);
   while (rest.length > 0) {
     const arg = rest.shift()!;
     if (arg === "--") {
@@ -73,10 +75,10 @@ export function parseArgs({ args = [], options = {}, strict = true, tokens = fal
     const short = arg.length >= 2 && arg[0] === "-" && arg[1] !== "-";
     if (short && arg.length === 2) {
       const name = nameOfShort(arg[1]!);
-      store(name, typeOf(name) === "string" && rest.length > 0 ? rest.shift() : undefined);
+      store(name, valueAfter(name));
     } else if (short) {
       const name = nameOfShort(arg[1]!);
-      if (typeOf(name) === "string") {
+      if (own(name)?.type === "string") {
         store(name, arg.slice(2));
         continue;
       }
@@ -84,7 +86,7 @@ export function parseArgs({ args = [], options = {}, strict = true, tokens = fal
       const expanded: string[] = [];
       for (let k = 1; k < arg.length; k++) {
         const letter = arg[k]!;
-        if (typeOf(nameOfShort(letter)) !== "string" || k === arg.length - 1) expanded.push(`-${letter}`);
+        if (own(nameOfShort(letter))?.type !== "string" || k === arg.length - 1) expanded.push(`-${letter}`);
         else {
           expanded.push(`-${letter}`, arg.slice(k + 1));
           break;
@@ -97,8 +99,7 @@ export function parseArgs({ args = [], options = {}, strict = true, tokens = fal
       if (eq > 2) {
         store(arg.slice(2, eq), arg.slice(eq + 1));
       } else {
-        const name = arg.slice(2);
-        store(name, typeOf(name) === "string" && rest.length > 0 ? rest.shift() : undefined);
+        store(arg.slice(2), valueAfter(arg.slice(2)));
       }
     } else {
       positionals.push(arg);

@@ -94,7 +94,7 @@ export function createTrackerHandler(deps: TrackerHandlerDeps): TrackerHandler {
   };
 
   // consola drops a debug line below its level, but the line's text would still be built for every hit.
-  const debugEnabled = ((log as { level?: number }).level ?? 5) >= 4;
+  const debugEnabled = (log.level ?? 5) >= 4;
 
   const base = { Server: serverHeader, "X-Robots-Tag": "noindex, nofollow" };
   const empty = (status: number, extra: Record<string, string> = {}) => new Response(null, { status, headers: { ...base, ...extra } });

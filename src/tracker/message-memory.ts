@@ -166,7 +166,8 @@ export function createMessageMemory(opts: MessageMemoryOptions): MessageMemory {
       const learnt = known.get(msgId);
       if (learnt !== undefined && now - learnt < ttlMs) return false;
       known.set(msgId, now);
-      if (degraded()) return learnt === undefined || now - learnt >= ttlMs;
+      // Unknown here, or learnt longer ago than the flag lives: while the store fails, that means first.
+      if (degraded()) return true;
       // The store did not answer: decide as in an outage, by this process's memory (we had not seen it).
       return setFlag(firstFlagKey(action, msgId)).then((set) => set ?? true);
     },
