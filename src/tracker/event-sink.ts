@@ -3,10 +3,10 @@
  * or the local spool when the store is slow or down; and the replayer that drains the spool, in order,
  * once the store answers again.
  *
- * Group commit: bodies submitted while a push is being prepared or is in flight are collected and pushed
- * together (one XADD pipeline / one SQLite transaction), and each submitter is answered when its batch is
- * durable. Under load this turns thousands of pushes a second into a few hundred batches; at low load a
- * batch is one event and waits for nothing but the next turn of the event loop.
+ * Group commit: bodies submitted in the same turn of the event loop, or while the pushes in flight are busy,
+ * are collected and pushed together (one XADD pipeline / one SQLite transaction), and each submitter is
+ * answered when its batch is durable. Under load a push carries every request of a turn; at low load a batch
+ * is one event and waits for nothing but the next turn of the event loop.
  *
  * Order: while the spool holds records, new events are appended behind them instead of going to the
  * store, so the queue receives events in the order they were hit, outage or not.
@@ -32,8 +32,11 @@ export interface EventSinkOptions {
   /** Concurrent pushes in flight; more submissions wait and join the next batch. @default 4 */
   maxInFlight?: number;
   /**
-   * Group-commit window: a batch starts at most this often, so under load each store transaction (an
-   * SQLite commit, a Redis round trip) carries more events. At low load nothing waits. @default 1
+   * Group-commit window: a batch starts at most this often. 0 starts one on every turn of the event loop
+   * (up to `maxInFlight` at once), and batches still form from the requests of each turn and from those
+   * that arrive while the pushes are in flight. A window only adds waiting: at 1 ms the tracker answered
+   * 26-28% fewer requests a second under wrk, with both stores, and spent more CPU per request on its
+   * timers (BENCHMARKS.md, tracker, session 6). @default 0
    */
   groupWindowMs?: number;
   /** How often the replayer looks at the spool and probes the store. @default 500 */
@@ -68,7 +71,7 @@ interface Pending {
 
 /** Creates the sink and starts its replayer (a timer that is unref'd, so it never holds the process). */
 export function createEventSink(opts: EventSinkOptions): EventSink {
-  const { queue, spool, log, ping, timeoutMs = 1000, maxBatch = 1000, maxInFlight = 4, groupWindowMs = 1, replayIntervalMs = 500,
+  const { queue, spool, log, ping, timeoutMs = 1000, maxBatch = 1000, maxInFlight = 4, groupWindowMs = 0, replayIntervalMs = 500,
     replayTimeoutMs = 30_000, settleGiveUpMs = 60_000, onOutcome = () => {}, now = Date.now } = opts;
 
   let pending: Pending[] = [];

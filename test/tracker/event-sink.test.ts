@@ -61,6 +61,22 @@ describe("createEventSink()", () => {
     await sink.close();
   });
 
+  test("without a window, events of later turns wait while four pushes are in flight and then go together", async () => {
+    behaviour.delayMs = 40;
+    const sink = createEventSink({ queue, spool, log, ping: () => store.ping() });
+    const submitted: Promise<string>[] = [];
+    // One event per event-loop turn: each of the first four turns starts a push of its own, the rest
+    // arrive while all four are busy and leave in one batch when the first push returns.
+    for (const body of bodies(12)) {
+      submitted.push(sink.submit(body));
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    expect(await Promise.all(submitted)).toEqual(Array(12).fill("queued"));
+    expect(behaviour.calls).toEqual([1, 1, 1, 1, 8]);
+    expect(await queued()).toEqual(bodies(12));
+    await sink.close();
+  });
+
   test("a failing store: events are spooled, then replayed in order once it is back", async () => {
     const sink = createEventSink({ queue, spool, log, ping: () => (behaviour.fail ? Promise.reject(new Error("down")) : store.ping()), replayIntervalMs: 20 });
     expect(await sink.submit(bodies(1)[0]!)).toBe("queued");
