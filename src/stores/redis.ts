@@ -7,6 +7,8 @@
  * - A queue `<name>` is the Stream `mtatrack:queue:<name>`, one field `b` holding the body; each
  *   {@link QueueRef.group} is a consumer group on it, created at id 0 (a new group starts from the oldest
  *   retained entry).
+ * - `mtatrack:pushed:<handle>:<n>`: bitmaps of which pushes of a queue handle landed (a bit per push, set in
+ *   the push's own Lua call, kept a day), read only when a push's answer was lost (UncertainPushError).
  *
  * Claims are a plain XREADGROUP; every quarter lease (at most every second) per queue handle, a Lua call instead
  * does XAUTOCLAIM (leases older than `leaseMs`, delivery counts from XPENDING) and then XREADGROUP for the rest.
@@ -20,6 +22,7 @@
 import type { Redis, RedisOptions } from "ioredis";
 import { evalScript, ioredisLink, luaScript, type LuaScript, type RedisLink } from "./redis-link.ts";
 import type { ClaimedEvent, ClaimOptions, EventQueue, KvStore, QueueRef, QueueStats, Store, TtlOptions } from "./types.ts";
+import { UncertainPushError } from "./uncertain-push.ts";
 
 export interface RedisStoreOptions {
   /** Prepended to every key this store touches. @default "" */
@@ -83,12 +86,27 @@ end
 return {claimed, deliveries, fresh}
 `);
 
-// KEYS[1] stream; ARGV: bodies. Appends them in order; returns their ids.
+// KEYS[1] stream, KEYS[2] the pushing handle's bitmap of landed pushes; ARGV[1] this push's bit in it,
+// ARGV[2] the bitmap's TTL in seconds, ARGV[3..] bodies. Appends the bodies in order, then sets the bit in
+// the same atomic call: a push whose answer was lost can be looked up (UncertainPushError). A push whose bit
+// is already set has landed before (ioredis resends a command whose answer a reconnect lost): it appends
+// nothing and returns an empty list. Else returns the ids.
 const PUSH = luaScript(`
+if redis.call('GETBIT', KEYS[2], ARGV[1]) == 1 then return {} end
 local ids = {}
-for i = 1, #ARGV do ids[i] = redis.call('XADD', KEYS[1], '*', 'b', ARGV[i]) end
+for i = 3, #ARGV do ids[i - 2] = redis.call('XADD', KEYS[1], '*', 'b', ARGV[i]) end
+redis.call('SETBIT', KEYS[2], ARGV[1], 1)
+redis.call('EXPIRE', KEYS[2], ARGV[2])
 return ids
 `);
+
+/** Pushes per landed-push bitmap (8 KiB each). */
+const PUSHES_PER_BITMAP = 65536;
+/**
+ * How long the store keeps a push's landed bit: a push whose answer was lost is looked up when the store is
+ * back, so an outage longer than this leaves it unknown (then replayed; see the event sink).
+ */
+const LANDED_TTL_SECONDS = 86400;
 
 /** Bodies per push script call, so one call never holds Redis for long. */
 const MAX_PUSH_ARGS = 1000;
@@ -291,19 +309,41 @@ class RedisQueue implements EventQueue {
   /** When this handle next looks for expired leases (XAUTOCLAIM); 0 = on its first claim. */
   #nextReclaimAt = 0;
 
+  /** This handle's name in its landed-push bitmaps, and how many pushes it has made. */
+  readonly #producer = crypto.getRandomValues(new Uint8Array(9)).toBase64({ alphabet: "base64url" });
+  #pushes = 0;
+
   constructor(private readonly s: RedisStoreImpl, name: string, private readonly group: string) {
     this.#key = s.key(streamKey(name));
   }
 
+  /**
+   * @throws {UncertainPushError} for any failure: the call may have run before the connection broke, and the
+   * error's `landedBodies()` reads the push's landed bit once Redis answers again.
+   */
   async push(bodies: readonly string[]): Promise<string[]> {
     if (bodies.length === 0) return [];
-    if (bodies.length === 1) return [String(await this.s.link.send("XADD", [this.#key, "*", "b", bodies[0]!]))];
     // A batch is one Lua call: all of it lands or none (a retried push duplicates nothing of a failed one), and
     // it measured about 15% faster than 100 pipelined XADDs (one reply instead of a hundred).
     const ids: string[] = [];
     for (let i = 0; i < bodies.length; i += MAX_PUSH_ARGS) {
       const chunk = bodies.length <= MAX_PUSH_ARGS ? bodies : bodies.slice(i, i + MAX_PUSH_ARGS);
-      for (const id of (await evalScript(this.s.link, PUSH, [this.#key], chunk)) as unknown[]) ids.push(String(id));
+      const n = this.#pushes++;
+      const bitmap = this.s.key(`mtatrack:pushed:${this.#producer}:${Math.floor(n / PUSHES_PER_BITMAP)}`);
+      const bit = String(n % PUSHES_PER_BITMAP);
+      let reply: unknown;
+      try {
+        reply = await evalScript(this.s.link, PUSH, [this.#key, bitmap], [bit, String(LANDED_TTL_SECONDS), ...chunk]);
+      } catch (err) {
+        // The chunks before this one were answered: they are in. This one is in if its bit is set; none after it was sent.
+        const before = bodies.slice(0, i);
+        const upTo = i + chunk.length;
+        const landedBodies = async () => (Number(await this.s.link.send("GETBIT", [bitmap, bit])) === 1 ? bodies.slice(0, upTo) : before);
+        throw new UncertainPushError(`push of ${chunk.length} event(s) failed: ${(err as Error)?.message ?? err}`, landedBodies, { cause: err });
+      }
+      const got = reply as unknown[];
+      // Empty: this very push had landed already, and its ids went with the answer that was lost.
+      for (let j = 0; j < chunk.length; j++) ids.push(got.length === chunk.length ? String(got[j]) : "");
     }
     return ids;
   }

@@ -34,7 +34,11 @@ export interface QueueStats {
  * leased to one consumer at a time and is done once acked.
  */
 export interface EventQueue {
-  /** Appends `bodies` in order; resolves with their ids once they are durable in the store. */
+  /**
+   * Appends `bodies` in order; resolves with their ids once they are durable in the store (an id is "" in
+   * the one case where a backend cannot tell it: a resent push that had landed before, on Redis).
+   * @throws {UncertainPushError} (uncertain-push.ts) when the push may have landed despite the failure.
+   */
   push(bodies: readonly string[]): Promise<string[]>;
   /** Leases up to `max` events to `consumer`: first ones whose lease expired, then new ones in push order. */
   claim(consumer: string, opts: ClaimOptions): Promise<ClaimedEvent[]>;

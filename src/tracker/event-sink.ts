@@ -13,13 +13,16 @@
  *
  * A push that timed out may still land later (ioredis replays its offline queue after a reconnect).
  * Its bodies are in the spool by then, so the replayer waits for such pushes to settle and skips the
- * bodies of those that landed: each event reaches the queue once.
+ * bodies of those that landed: each event reaches the queue once. A push that failed may have landed too,
+ * when the store ran it and the connection broke before the answer came (UncertainPushError): before the
+ * next replay, the replayer asks the store which of its bodies it has and skips those.
  */
 import type { Logger } from "../log.ts";
 import type { EventQueue } from "../stores/types.ts";
 import type { EventOutcome } from "./metrics.ts";
 import type { Spool } from "./spool.ts";
 import { settleWithin, sleep, withTimeout } from "../core/timers.ts";
+import { UncertainPushError } from "../stores/uncertain-push.ts";
 
 export interface EventSinkOptions {
   queue: EventQueue;
@@ -83,7 +86,9 @@ export function createEventSink(opts: EventSinkOptions): EventSink {
   let lastFullLog = 0;
   /** Pushes that timed out and have not settled yet, with their bodies and start time. */
   const unsettled = new Set<{ bodies: readonly string[]; since: number }>();
-  /** Bodies of timed-out pushes that landed after all: already in the queue, not to be replayed. */
+  /** Failed pushes that may have landed, with how to ask the store (UncertainPushError), oldest first. */
+  const uncertain = new Set<{ landedBodies: () => Promise<readonly string[]>; since: number }>();
+  /** Bodies of timed-out or failed pushes that landed after all: already in the queue, not to be replayed. */
   const landedLate = new Set<string>();
   const active = new Set<Promise<unknown>>();
 
@@ -159,7 +164,10 @@ export function createEventSink(opts: EventSinkOptions): EventSink {
       }),
     ]);
     clearTimeout(timer);
-    if (outcome !== "timeout") return outcome;
+    if (outcome !== "timeout") {
+      noteUncertain(outcome);
+      return outcome;
+    }
     const entry = { bodies, since: now() };
     unsettled.add(entry);
     attempt
@@ -168,10 +176,30 @@ export function createEventSink(opts: EventSinkOptions): EventSink {
           for (const b of bodies) landedLate.add(b);
           log.info(`A push of ${bodies.length} event(s) that timed out reached the store late; the spool will skip them`);
         },
-        () => {},
+        noteUncertain,
       )
       .finally(() => unsettled.delete(entry));
     return new Error(`no answer within ${ms} ms`);
+  }
+
+  function noteUncertain(err: unknown): void {
+    if (err instanceof UncertainPushError) uncertain.add({ landedBodies: err.landedBodies, since: now() });
+  }
+
+  /** Asks the store about failed pushes that may have landed; false while it cannot answer. */
+  async function resolveUncertain(): Promise<boolean> {
+    for (const entry of uncertain) {
+      let landed: readonly string[];
+      try {
+        landed = await withTimeout(entry.landedBodies(), replayTimeoutMs);
+      } catch {
+        return false;
+      }
+      for (const b of landed) landedLate.add(b);
+      if (landed.length > 0) log.info(`A push of ${landed.length} event(s) whose answer was lost had reached the store; the spool will skip them`);
+      uncertain.delete(entry);
+    }
+    return true;
   }
 
   async function pushBatch(batch: Pending[]): Promise<void> {
@@ -197,6 +225,12 @@ export function createEventSink(opts: EventSinkOptions): EventSink {
       if (now() - oldest < settleGiveUpMs) return false;
       log.warn(`${unsettled.size} timed-out push(es) never settled in ${settleGiveUpMs} ms; replaying anyway: their events may reach the queue twice (same event_id)`);
       unsettled.clear();
+    }
+    // Before any replay, and before landedLate may be cleared below: which failed pushes landed after all.
+    if (uncertain.size > 0 && !(await resolveUncertain())) {
+      if (!storeDown) log.warn("Store failed again while checking which failed pushes had landed; retrying");
+      storeDown = true;
+      return false;
     }
     const { records } = spool.stats();
     if (records === 0) {

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { Redis } from "ioredis";
 import { openStore } from "../../src/stores/open-store.ts";
 import { streamKey, type RedisStore } from "../../src/stores/redis.ts";
+import { UncertainPushError } from "../../src/stores/uncertain-push.ts";
 import { describeWithRedis, redisUrlWith, startRedis } from "../helpers/redis-server.ts";
 import { testStoreContract } from "./_contract.ts";
 
@@ -45,11 +46,15 @@ describeWithRedis("redis store", (redis) => {
       try {
         await store.kv.setMany([["msgID_1", "v"]], { ttlSeconds: 60 });
         await store.queue({ name: "events" }).push(["e"]);
-        expect((await raw.keys(`${prefix}*`)).sort()).toEqual([`${prefix}msgID_1`, `${prefix}${streamKey("events")}`]);
+        const keys = await raw.keys(`${prefix}*`);
+        // Besides the KV key and the stream, the queue handle's bitmap of landed pushes (mtatrack:pushed:<handle>:0).
+        const bitmap = keys.find((k) => k.startsWith(`${prefix}mtatrack:pushed:`));
+        expect(bitmap).toMatch(new RegExp(`^${prefix}mtatrack:pushed:[A-Za-z0-9_-]{12}:0$`));
+        expect(keys.sort()).toEqual([`${prefix}msgID_1`, bitmap!, `${prefix}${streamKey("events")}`].sort());
         expect(store.description).toEndWith(`/4?prefix=${encodeURIComponent(prefix)}`);
         expect(store.description).not.toContain("@");
       } finally {
-        await raw.del(`${prefix}msgID_1`, `${prefix}${streamKey("events")}`);
+        await raw.del(...(await raw.keys(`${prefix}*`)));
         raw.disconnect();
         await store.close();
       }
@@ -222,6 +227,50 @@ describeWithRedis("redis store connections under Bun", (redis) => {
     }
   });
 
+  for (const useBunClient of [true, false]) {
+    test(`a push whose answer is lost is an UncertainPushError that finds out it landed; a push that never ran finds out it did not (${useBunClient ? "Bun's client" : "ioredis"})`, async () => {
+      const proxy = await startCuttingProxy(new URL(redis().url));
+      const prefix = `cut${process.pid}${useBunClient ? "b" : "i"}:`;
+      const store = await openStore(redisUrlWith(`redis://127.0.0.1:${proxy.port}`, { prefix }), { useBunClient });
+      const queue = store.queue({ name: "events", group: "g" });
+      try {
+        await queue.push(["warm-up"]); // loads the script, so the cut push is one EVALSHA that runs
+        proxy.cutNextReply = true;
+        const lost = await queue.push(["a", "b"]).then((ids) => ids, (err: unknown) => err);
+        expect(proxy.cuts).toBe(1); // Redis ran the push and answered, and the answer was thrown away
+        if (useBunClient) {
+          expect(lost).toBeInstanceOf(UncertainPushError);
+          expect(await retrying(() => (lost as UncertainPushError).landedBodies())).toEqual(["a", "b"]);
+        } else {
+          // ioredis reconnects and resends the push: its bit is set, so it appends nothing the second time and
+          // says it cannot tell the ids.
+          expect(lost).toEqual(["", ""]);
+        }
+
+        if (useBunClient) {
+          // (ioredis would hold the push in its offline queue and retry it, which the cut above already covers.)
+          proxy.refuse = true; // now nothing reaches Redis
+          const never = await queue.push(["c"]).then(() => null, (err: unknown) => err);
+          expect(never).toBeInstanceOf(UncertainPushError);
+          await expect((never as UncertainPushError).landedBodies()).rejects.toThrow();
+          proxy.refuse = false;
+          expect(await retrying(() => (never as UncertainPushError).landedBodies())).toEqual([]);
+        }
+
+        await queue.push(["d"]);
+        const bodies = (await queue.claim("c", { max: 100, leaseMs: 60_000 })).map((e) => e.body);
+        expect(bodies).toEqual(["warm-up", "a", "b", "d"]);
+      } finally {
+        const raw = new Redis(redis().url);
+        const keys = await raw.keys(`${prefix}*`);
+        if (keys.length > 0) await raw.del(...keys);
+        raw.disconnect();
+        await store.close();
+        proxy.stop();
+      }
+    }, 30_000);
+  }
+
   test("Bun's client reconnects on demand: a command while Redis is down fails at once, the first after it is back succeeds", async () => {
     if (!redis().owned) return;
     const server = await startRedis();
@@ -243,3 +292,84 @@ describeWithRedis("redis store connections under Bun", (redis) => {
     }
   }, 30_000);
 });
+
+/** Retries `fn` for a few seconds: the store reconnects on demand after the proxy cut its connection. */
+async function retrying<T>(fn: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await Bun.sleep(50);
+    }
+  }
+}
+
+/**
+ * A TCP proxy in front of Redis that can throw away the next answer and close the connection (Redis ran the
+ * command, the client never hears), or refuse connections and drop everything sent (Redis never runs it).
+ */
+async function startCuttingProxy(target: URL) {
+  type Pair = { server: import("bun").Socket<unknown> | null; pending: Uint8Array[] };
+  const state = { cutNextReply: false, refuse: false, cuts: 0 };
+  const clients = new Set<import("bun").Socket<Pair>>();
+  const listener = Bun.listen<Pair>({
+    hostname: "127.0.0.1",
+    port: 0,
+    socket: {
+      open(client) {
+        if (state.refuse) return void client.end();
+        clients.add(client);
+        client.data = { server: null, pending: [] };
+        void Bun.connect({
+          hostname: target.hostname,
+          port: Number(target.port),
+          socket: {
+            open(server) {
+              client.data.server = server;
+              for (const chunk of client.data.pending) server.write(chunk);
+              client.data.pending = [];
+            },
+            data(server, chunk) {
+              if (state.cutNextReply) {
+                state.cutNextReply = false;
+                state.cuts++;
+                server.end();
+                client.end();
+                return;
+              }
+              client.write(chunk);
+            },
+            close() {
+              client.end();
+            },
+            error() {
+              client.end();
+            },
+          },
+        }).catch(() => client.end());
+      },
+      data(client, chunk) {
+        if (state.refuse) {
+          client.data.server?.end();
+          return void client.end();
+        }
+        const copy = new Uint8Array(chunk);
+        if (client.data.server) client.data.server.write(copy);
+        else client.data.pending.push(copy);
+      },
+      close(client) {
+        clients.delete(client);
+        client.data?.server?.end();
+      },
+    },
+  });
+  return Object.assign(state, {
+    port: listener.port,
+    stop() {
+      for (const c of clients) c.end();
+      listener.stop(true);
+    },
+  });
+}

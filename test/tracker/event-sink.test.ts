@@ -8,6 +8,7 @@ import { openStore } from "../../src/stores/open-store.ts";
 import type { EventQueue, Store } from "../../src/stores/types.ts";
 import { createEventSink } from "../../src/tracker/event-sink.ts";
 import { openSpool, type Spool } from "../../src/tracker/spool.ts";
+import { UncertainPushError } from "../../src/stores/uncertain-push.ts";
 
 let dir: string;
 let store: Store;
@@ -106,6 +107,46 @@ describe("createEventSink()", () => {
     expect(spool.stats().records).toBe(0);
     expect((await queued()).sort()).toEqual(bodies(20).sort());
     expect(lines.some((l) => l.includes("reached the store late"))).toBe(true);
+    await sink.close();
+  });
+
+  test("a failed push that had landed (its answer lost) is not replayed; one that had not is, once the store can say which", async () => {
+    // Each push lands or not as `landNext` says, then fails as if the connection broke before the answer.
+    // The store can be asked only once `reachable` is true, as a real one can only once it is back.
+    let landNext = true;
+    let reachable = false;
+    const asked: boolean[] = [];
+    const breaking: EventQueue = {
+      ...queue,
+      async push(pushed) {
+        if (behaviour.fail) {
+          const landed = landNext;
+          landNext = !landNext;
+          if (landed) await real.push(pushed);
+          throw new UncertainPushError("connection lost (test)", async () => {
+            if (!reachable) throw new Error("still down (test)");
+            asked.push(landed);
+            return landed ? pushed : [];
+          });
+        }
+        return await real.push(pushed);
+      },
+    };
+    const sink = createEventSink({ queue: breaking, spool, log, ping: () => (reachable ? store.ping() : Promise.reject(new Error("down"))),
+      replayIntervalMs: 20, maxBatch: 2 });
+    behaviour.fail = true;
+    // Two pushes in flight together: the first lands (its answer lost), the second does not; both are spooled.
+    expect(await Promise.all(bodies(4).map((b) => sink.submit(b)))).toEqual(Array(4).fill("spooled"));
+    expect(spool.stats().records).toBe(4);
+    behaviour.fail = false;
+    await Bun.sleep(100); // the replayer tries while the store still cannot answer, and replays nothing
+    expect(spool.stats().records).toBe(4);
+    reachable = true;
+    await sink.drain(5000);
+    expect(spool.stats().records).toBe(0);
+    expect(asked.sort()).toEqual([false, true]); // both asked, once each
+    expect(await queued()).toEqual(bodies(4)); // each once, in hit order
+    expect(lines.some((l) => l.includes("whose answer was lost had reached the store"))).toBe(true);
     await sink.close();
   });
 
