@@ -191,8 +191,11 @@ export function createTrackerHandler(deps: TrackerHandlerDeps): TrackerHandler {
     const userAgent = req.headers.get("user-agent") ?? "";
     const hit = { link, ts, address, userAgent };
     if (link.action === "click") {
-      return Promise.all([memory.isFirst(link.action, link.msgId, ts), memory.sinceFirstEvent(link.msgId, ts)])
-        .then(([first, since]) => submitHit(hit, first, since));
+      const first = memory.isFirst(link.action, link.msgId, ts);
+      const since = memory.sinceFirstEvent(link.msgId, ts);
+      // A repeated click (most clicks under load) knows both at once: no wait for the store.
+      if (typeof first === "boolean" && !(since instanceof Promise)) return submitHit(hit, first, since);
+      return Promise.all([first, since]).then(([f, s]) => submitHit(hit, f, s));
     }
     const first = memory.isFirst(link.action, link.msgId, ts);
     // A repeated open (most hits) knows its flag at once: no wait for the store.

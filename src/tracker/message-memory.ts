@@ -41,9 +41,10 @@ export interface MessageMemory {
   isFirst(action: EventType, msgId: string, now: number): boolean | Promise<boolean>;
   /**
    * Milliseconds since the message's first event, or null when this hit is the first one known (it then
-   * becomes the first event). Concurrent calls for one message share one store lookup.
+   * becomes the first event): at once when this process knows, else a promise of the store's answer.
+   * Concurrent calls for one message share one store lookup.
    */
-  sinceFirstEvent(msgId: string, now: number): Promise<number | null>;
+  sinceFirstEvent(msgId: string, now: number): number | null | Promise<number | null>;
   /** Records `now` as the message's first-event time unless one is known; never waits for the store. */
   noteEvent(msgId: string, now: number): void;
 }
@@ -171,14 +172,15 @@ export function createMessageMemory(opts: MessageMemoryOptions): MessageMemory {
       // The store did not answer: decide as in an outage, by this process's memory (we had not seen it).
       return setFlag(firstFlagKey(action, msgId)).then((set) => set ?? true);
     },
+    // Like isFirst, a repeated click (known time) is answered without a promise.
     sinceFirstEvent(msgId, now) {
       const known = firstAt.get(msgId);
-      if (known !== undefined && now - known < ttlMs) return Promise.resolve(now - known);
+      if (known !== undefined && now - known < ttlMs) return now - known;
       const inFlight = lookups.get(msgId);
       if (inFlight) return inFlight.then((at) => Math.max(0, now - at));
       if (degraded()) {
         firstAt.set(msgId, now);
-        return Promise.resolve(null);
+        return null;
       }
       // Remember `now` at once, so concurrent hits on this message see a first event even before the
       // store answers; the store's earlier time, if any, replaces it.
