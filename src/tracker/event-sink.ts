@@ -86,8 +86,8 @@ export function createEventSink(opts: EventSinkOptions): EventSink {
   let lastFullLog = 0;
   /** Pushes that timed out and have not settled yet, with their bodies and start time. */
   const unsettled = new Set<{ bodies: readonly string[]; since: number }>();
-  /** Failed pushes that may have landed, with how to ask the store (UncertainPushError), oldest first. */
-  const uncertain = new Set<{ landedBodies: () => Promise<readonly string[]>; since: number }>();
+  /** Failed pushes that may have landed: how to ask the store which of their bodies it has (UncertainPushError). */
+  const uncertain = new Set<{ landedBodies: () => Promise<readonly string[]> }>();
   /** Bodies of timed-out or failed pushes that landed after all: already in the queue, not to be replayed. */
   const landedLate = new Set<string>();
   const active = new Set<Promise<unknown>>();
@@ -183,7 +183,7 @@ export function createEventSink(opts: EventSinkOptions): EventSink {
   }
 
   function noteUncertain(err: unknown): void {
-    if (err instanceof UncertainPushError) uncertain.add({ landedBodies: err.landedBodies, since: now() });
+    if (err instanceof UncertainPushError) uncertain.add({ landedBodies: err.landedBodies });
   }
 
   /** Asks the store about failed pushes that may have landed; false while it cannot answer. */
