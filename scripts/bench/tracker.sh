@@ -118,7 +118,9 @@ done
 # Medians per (server, store, kind), then the ratio of the tracker's median req/s to nginx's in the same rows.
 median() { sort -g | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 echo
-echo "wrk -t$threads -c$connections -d${duration}s, $tokens distinct tokens, median of $runs runs, tracker workers $workers, $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
+# The CPU model too: ratios move with the machine (session 5's AMD VM and session 6's Xeon differ by 1.5x).
+cpu_model=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null || true)
+echo "wrk -t$threads -c$connections -d${duration}s, $tokens distinct tokens, median of $runs runs, tracker workers $workers, $(nproc) CPUs (${cpu_model:-unknown model}), load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 echo "| store | request | tracker req/s | p50 ms | p99 ms | nginx empty_gif req/s | ratio | ratio per run | errors | tracker CPU µs/req | redis-server µs/req | nginx CPU µs/req |"
 echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
