@@ -4,6 +4,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Deliverer } from "../../src/feeder/delivery.ts";
+import { deadLettersQueue } from "../../src/feeder/feeder.ts";
+import { replayDeadLetters } from "../../src/feeder/replay.ts";
 import { FeederMetrics } from "../../src/feeder/metrics.ts";
 import type { Sink } from "../../src/feeder/sink.ts";
 import { silentLogger } from "../../src/log.ts";
@@ -53,3 +55,33 @@ for (const landed of [true, false]) {
     expect(pushes).toBe(landed ? 1 : 2);
   });
 }
+
+test("a replay that puts back a letter for another sink keeps it once when the push's answer is lost after it landed", async () => {
+  const letter = JSON.stringify({ v: 1, sink: "other-sink", kind: "rejected", reason: "test", status: 400, at: 1, records: ['{"event_id":"e2"}'] });
+  await store.queue({ name: deadLettersQueue }).push([letter]);
+  // A second group, holding the original: what it claims after the replay is what the replay put back.
+  const check = store.queue({ name: deadLettersQueue, group: "check" });
+  expect((await check.claim("c", { max: 10, leaseMs: 60_000 })).length).toBe(1);
+  let failed = false;
+  const breakingStore: Store = {
+    ...store,
+    queue(ref) {
+      const real = store.queue(ref);
+      return {
+        push: async (bodies) => {
+          const ids = await real.push(bodies);
+          if (ref.name !== deadLettersQueue || failed) return ids;
+          failed = true;
+          throw new UncertainPushError("connection lost (test)", async () => bodies);
+        },
+        claim: real.claim.bind(real),
+        ack: real.ack.bind(real),
+        stats: real.stats.bind(real),
+      };
+    },
+  };
+  const summary = await replayDeadLetters({ store: breakingStore, sinks: [sink], consumer: "r" });
+  expect(failed).toBe(true);
+  expect(summary).toMatchObject({ letters: 1, skipped: 1 });
+  expect((await check.claim("c", { max: 10, leaseMs: 60_000 })).map((e) => e.body)).toEqual([letter]); // one copy, not two
+});
