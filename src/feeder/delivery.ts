@@ -3,7 +3,7 @@ import { backoffDelayMs } from "../core/backoff.ts";
 import type { DeadLetter } from "../core/dead-letter.ts";
 import type { Logger } from "../log.ts";
 import type { EventQueue } from "../stores/types.ts";
-import { UncertainPushError } from "../stores/uncertain-push.ts";
+import { retryablePush } from "../stores/uncertain-push.ts";
 import { errorText, sleep as defaultSleep } from "./_util.ts";
 import { retryReason, type FeederMetrics } from "./metrics.ts";
 import type { Item } from "./prepare.ts";
@@ -93,19 +93,8 @@ export class Deliverer {
   async deadLetter(items: readonly { body: string }[], what: Pick<DeadLetter, "kind" | "reason" | "status">): Promise<boolean> {
     const { sink, metrics } = this.#d;
     const letter: DeadLetter = { v: 1, sink: sink.name, ...what, at: this.#d.now(), records: items.map((i) => i.body) };
-    const body = JSON.stringify(letter);
-    let uncertain: UncertainPushError | null = null;
-    const ok = await this.withStoreRetry(async () => {
-      // A push whose answer was lost may have landed: ask before pushing the letter a second time.
-      if (uncertain && (await uncertain.landedBodies()).length > 0) return;
-      uncertain = null;
-      try {
-        await this.#d.deadLetters.push([body]);
-      } catch (error) {
-        if (error instanceof UncertainPushError) uncertain = error;
-        throw error;
-      }
-    }, this.#d.signal, "dead-letter push");
+    // A retry after a lost answer asks whether the letter landed before pushing it a second time.
+    const ok = await this.withStoreRetry(retryablePush(this.#d.deadLetters, [JSON.stringify(letter)]), this.#d.signal, "dead-letter push");
     if (ok) {
       metrics.deadLetters.inc({ sink: sink.name, reason: what.kind });
       metrics.deadLetterEvents.inc({ sink: sink.name }, items.length);

@@ -1,8 +1,8 @@
 /** @module `--replay-dead-letters`: send the dead letters again, to the sink that refused them, after a fix. */
 import { parseDeadLetter } from "../core/dead-letter.ts";
 import { silentLogger, type Logger } from "../log.ts";
-import type { EventQueue, Store } from "../stores/types.ts";
-import { UncertainPushError } from "../stores/uncertain-push.ts";
+import type { Store } from "../stores/types.ts";
+import { retryablePush } from "../stores/uncertain-push.ts";
 import { Deliverer } from "./delivery.ts";
 import { deadLettersQueue } from "./feeder.ts";
 import { FeederMetrics } from "./metrics.ts";
@@ -67,7 +67,10 @@ export async function replayDeadLetters(deps: ReplayDeps): Promise<ReplaySummary
       const sink = letter ? sinks.get(letter.sink) : undefined;
       if (!letter || !sink) {
         // Not ours to send: put it back at the end, untouched, so a run with that sink can replay it.
-        await pushOnce(queue, c.body);
+        // Once more after a failure, which after a lost answer first asks whether the letter landed: if the
+        // store cannot say, the run fails and the letter stays unacked for the next one.
+        const putBack = retryablePush(queue, [c.body]);
+        await putBack().catch(() => putBack());
         await queue.ack([c.id]);
         summary.skipped++;
         log.info(`dead letter ${c.id}: ${letter ? `sink "${letter.sink}" is not configured in this run` : "not a dead letter"}; kept`);
@@ -102,18 +105,4 @@ export async function replayDeadLetters(deps: ReplayDeps): Promise<ReplaySummary
     }
   }
   return summary;
-}
-
-/**
- * Pushes one record. A push whose answer was lost is done if the store says it landed; otherwise the error
- * stands and the letter stays unacked, so the next run puts it back (once: this one's did not land).
- */
-async function pushOnce(queue: EventQueue, body: string): Promise<void> {
-  try {
-    await queue.push([body]);
-  } catch (error) {
-    if (!(error instanceof UncertainPushError)) throw error;
-    const landed = await error.landedBodies().catch(() => []);
-    if (landed.length === 0) throw error;
-  }
 }

@@ -290,7 +290,6 @@ class RedisStoreImpl implements RedisStore {
   }
 }
 
-
 function isNoGroup(err: unknown): boolean {
   return err instanceof Error && /NOGROUP|no such key/i.test(err.message);
 }
