@@ -1,8 +1,8 @@
 /** @module Flag groups every subcommand shares, spread into each command's `args`. */
-import { createWriteStream, openSync } from "node:fs";
 import type { ArgsDef } from "citty";
 import { createLogger, toLogLevel } from "../log.ts";
 import { localTimeIsUtc } from "../runtime/local-time.ts";
+import { openLogFile } from "../runtime/log-file.ts";
 import { createFdWriter } from "../runtime/stderr.ts";
 import { CLIError } from "../errors.ts";
 import { parseKeyRing } from "../core/key-ring.ts";
@@ -24,24 +24,23 @@ type Env = Record<string, string | undefined>;
 
 /**
  * Builds the run's logger from the shared flags, tagged with the subcommand's name. Lines go to fd 2, or to
- * the `--logfile` opened for appending, through `createFdWriter`: Node's stderr and file streams cost a short
- * run (`acct-etl`, which PowerMTA may start often) more CPU than its work (BENCHMARKS.md, acct-etl start-up).
+ * the `--logfile` opened for appending (and reopened when logrotate moves it), written with `writeSync`:
+ * Node's stderr and file streams cost a short run (`acct-etl`, which PowerMTA may start often) more CPU
+ * than its work (BENCHMARKS.md, acct-etl start-up).
  * @throws {CLIError} EARG when the log file cannot be opened.
  */
 export function loggerFromArgs(args: { "log-level"?: string; json?: boolean; logfile?: string }, env: Env, tag: string) {
   const level = toLogLevel(args["log-level"] ?? env.MTATRACK_LOG_LEVEL);
-  const stream = args.logfile ? openLogFile(args.logfile) : createFdWriter(2);
+  const stream = args.logfile ? openLogFileArg(args.logfile) : createFdWriter(2);
   return createLogger({ level, json: Boolean(args.json), stream, utc: localTimeIsUtc(env) }).withTag(tag);
 }
 
-function openLogFile(path: string) {
-  let fd: number;
+function openLogFileArg(path: string) {
   try {
-    fd = openSync(path, "a");
+    return openLogFile(path);
   } catch (error) {
     throw new CLIError(`Cannot open --logfile "${path}": ${(error as Error).message}`, "EARG", { cause: error });
   }
-  return createFdWriter(fd, () => createWriteStream(path, { flags: "a" }));
 }
 
 /** `--link-key kid:secret` (repeatable, or comma-separated; env MTATRACK_LINK_KEYS) and `--accept-v1`. */

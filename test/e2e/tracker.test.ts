@@ -4,7 +4,7 @@
  * native TLS.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort, redisUnavailableReason, startRedis } from "../helpers/redis-server.ts";
@@ -87,6 +87,26 @@ for (const [name, runtime] of runtimes) {
       // Every request that got its pixel has its event stored; nothing else.
       expect(events.filter((e) => e.msg_id.startsWith(`${name}-late-`))).toHaveLength(ok);
       expect(events.filter((e) => e.msg_id === `${name}-1`).map((e) => e.type)).toEqual(["open", "click"]);
+    }, 60_000);
+
+    test("-logfile follows its path when logrotate moves the file: later lines go to a new file, no signal needed", async () => {
+      const logPath = join(dir, `${name.replace(/\W/g, "-")}.log`);
+      const port = await freePort();
+      const proc = Bun.spawn([...runtime!, "tracker", "-in_hostport", `127.0.0.1:${port}`, "--store", `sqlite:${join(dir, `${name}-log.db`)}`,
+        "--spool", join(dir, `${name}-log.spool`), "--link-key", keySpec, "-logfile", logPath], { stdout: "ignore", stderr: "pipe", cwd: root });
+      const logged = () => (existsSync(logPath) ? readFileSync(logPath, "utf8") : "");
+      const deadline = Date.now() + 20_000;
+      while (!logged().includes("Starting http server") && Date.now() < deadline && proc.exitCode === null) await Bun.sleep(50);
+      expect(logged()).toContain("Starting http server");
+      renameSync(logPath, `${logPath}.1`); // logrotate's default "create" mode
+      await Bun.sleep(1200); // past the writer's once-a-second look at the path
+      proc.kill("SIGTERM");
+      expect(await proc.exited).toBe(0);
+      const rotated = readFileSync(`${logPath}.1`, "utf8");
+      expect(rotated).toContain("Starting http server");
+      expect(rotated).not.toContain("Stopped");
+      expect(logged()).toMatch(/SIGTERM: finishing in-flight requests[\s\S]*Stopped\n$/);
+      expect(await new Response(proc.stderr as ReadableStream).text()).toBe("");
     }, 60_000);
   });
 }
