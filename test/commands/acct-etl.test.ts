@@ -302,7 +302,9 @@ function defineCases(backend: () => Backend) {
     const writer = (async () => {
       try {
         while (writing && next < 200_000) {
-          proc.stdin.write(rows(next, next + 500));
+          // Awaited: when the pipe's buffer is full, write() returns a promise, which rejects with EPIPE once
+          // the process has gone; left alone, that rejection fails the run as an unhandled error.
+          await proc.stdin.write(rows(next, next + 500));
           next += 500;
           await proc.stdin.flush();
         }
