@@ -10,8 +10,8 @@
  * When they differ, or the path is gone, it opens the path anew (creating it) and writes there; the lines
  * written in between went to the moved file, which is where logrotate's `delaycompress` expects them.
  */
-import { closeSync, fstatSync, openSync, statSync, writeSync } from "node:fs";
-import { createFdWriter, type LineWriter } from "./stderr.ts";
+import { closeSync, fstatSync, openSync, statSync } from "node:fs";
+import { createFdWriter, writeTextSync, type LineWriter } from "./stderr.ts";
 
 export interface LogFileOptions {
   /** Look at the path at most this often. @default 1000 */
@@ -22,8 +22,6 @@ export interface LogFileOptions {
    * reopened (said once until it can be). @default standard error */
   fallback?: LineWriter;
 }
-
-const encoder = new TextEncoder();
 
 /**
  * Opens `path` for appending (creating it).
@@ -67,15 +65,9 @@ export function openLogFile(path: string, { checkEveryMs = 1000, now = Date.now,
         checkedAt = t;
         follow();
       }
-      const bytes = encoder.encode(text);
-      let offset = 0;
-      try {
-        while (offset < bytes.length) offset += writeSync(fd, bytes, offset, bytes.length - offset);
-        return true;
-      } catch {
-        // A log line must never throw into the code that logs it: the rest goes to standard error.
-        return fallback.write(offset === 0 ? text : new TextDecoder().decode(bytes.subarray(offset)));
-      }
+      // A log line must never throw into the code that logs it: what the file refuses goes to the fallback.
+      const rest = writeTextSync(fd, text);
+      return rest === null || fallback.write(rest);
     },
     close() {
       closeSync(fd);

@@ -31,18 +31,27 @@ export function createFdWriter(fd = 2, fallback: () => LineWriter = () => (fd ==
   return {
     write(text: string): boolean {
       if (stream) return stream.write(text);
-      const bytes = encoder.encode(text);
-      let offset = 0;
-      try {
-        while (offset < bytes.length) offset += writeSync(fd, bytes, offset, bytes.length - offset);
-        return true;
-      } catch {
-        stream = fallback();
-        // Nothing written yet (the usual case, EAGAIN or EPIPE on the first try): the text as it is.
-        return stream.write(offset === 0 ? text : new TextDecoder().decode(bytes.subarray(offset)));
-      }
+      const rest = writeTextSync(fd, text);
+      if (rest === null) return true;
+      stream = fallback();
+      return stream.write(rest);
     },
   };
+}
+
+/**
+ * Writes all of `text`'s UTF-8 bytes to `fd` with `writeSync`. Returns null when it did, else the part not
+ * written: the text as it is when nothing was (the usual case: EAGAIN, EPIPE or ENOSPC on the first try).
+ */
+export function writeTextSync(fd: number, text: string): string | null {
+  const bytes = encoder.encode(text);
+  let offset = 0;
+  try {
+    while (offset < bytes.length) offset += writeSync(fd, bytes, offset, bytes.length - offset);
+    return null;
+  } catch {
+    return offset === 0 ? text : new TextDecoder().decode(bytes.subarray(offset));
+  }
 }
 
 export interface StatusLineOptions {
