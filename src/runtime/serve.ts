@@ -54,6 +54,7 @@ interface BunLike {
     maxRequestBodySize: number;
     tls?: { cert: string; key: string };
     reusePort?: boolean;
+    development: boolean;
     fetch(req: Request, server: BunServer): Response | Promise<Response>;
     error(err: Error): Response;
   }): BunServer;
@@ -84,7 +85,11 @@ export async function serve(handler: ServeHandler, opts: ServeOptions): Promise<
   const { port, tls = null, idleTimeoutSeconds = 10, maxRequestBodySize = 16 * 1024, onError, reusePort = false } = opts;
   const wildcard = !opts.hostname;
   const fail = (err: unknown) => {
-    onError?.(err);
+    try {
+      onError?.(err);
+    } catch {
+      // Whatever happens in the report, the client gets our bare 500 and nothing of the error.
+    }
     return new Response(null, { status: 500 });
   };
   const scheme = tls ? "https" : "http";
@@ -99,6 +104,9 @@ export async function serve(handler: ServeHandler, opts: ServeOptions): Promise<
         idleTimeout: idleTimeoutSeconds,
         maxRequestBodySize,
         reusePort,
+        // Bun's default follows NODE_ENV and is development mode when it is unset, as under systemd; there an
+        // error that escapes `error` is answered with a page of its message and source lines.
+        development: false,
         ...(tls ? { tls } : {}),
         fetch(req, server) {
           return handler(req, { remoteAddress: server.requestIP(req)?.address ?? "" });
