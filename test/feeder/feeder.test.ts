@@ -183,6 +183,55 @@ function feederSuite(kind: "sqlite" | "redis", redis?: () => RedisServer) {
     expect(server.accepted.length).toBeGreaterThanOrEqual(3);
     await feeder.close();
   });
+
+  test("while events trickle in, a claim that came back short is followed by a pause, so claims carry many events", async () => {
+    const { store, server } = await setup();
+    // Methods of the stores use private fields: call them on the store itself, not on the proxy.
+    const bound = (target: object, prop: string | symbol) => {
+      const value = Reflect.get(target, prop, target);
+      return typeof value === "function" ? value.bind(target) : value;
+    };
+    /** Sizes of the non-empty claims the feeder made on the events queue, with a claim linger of `lingerMs`. */
+    async function claimsWhileTrickling(lingerMs: number, from: number): Promise<number[]> {
+      const sizes: number[] = [];
+      const counting = new Proxy(store, {
+        get(target, prop) {
+          if (prop !== "queue") return bound(target, prop);
+          return (ref: Parameters<Store["queue"]>[0]) => {
+            const queue = target.queue(ref);
+            if (ref.name !== "events") return queue;
+            return new Proxy(queue, {
+              get(q, p) {
+                if (p !== "claim") return bound(q, p);
+                return async (...args: Parameters<typeof queue.claim>) => {
+                  const got = await q.claim(...args);
+                  if (got.length > 0) sizes.push(got.length);
+                  return got;
+                };
+              },
+            });
+          };
+        },
+      });
+      const before = server.events().length;
+      const feeder = run({ store: counting, sinks: [sparkpost(server, { maxAgeMs: 50 })], claimLingerMs: lingerMs });
+      // One event every 10 ms for about a second, as a tracker under light load pushes them.
+      for (let i = 0; i < 100; i++) {
+        await push(store, [makeEvent(from + i)]);
+        await Bun.sleep(10);
+      }
+      await until(() => server.events().length === before + 100, "all 100 events delivered");
+      await feeder.close();
+      return sizes;
+    }
+    const lingering = await claimsWhileTrickling(300, 0);
+    const eager = await claimsWhileTrickling(0, 1000);
+    expect(lingering.reduce((a, b) => a + b, 0)).toBe(100);
+    expect(eager.reduce((a, b) => a + b, 0)).toBe(100);
+    // About one claim per 300 ms of trickle with the pause; without it, about one per event pushed.
+    expect(lingering.length).toBeLessThanOrEqual(12);
+    expect(eager.length).toBeGreaterThanOrEqual(25);
+  }, 30_000);
 }
 
 describe("feeder on SQLite", () => feederSuite("sqlite"));
