@@ -128,14 +128,18 @@ class SinkRunner {
     const claimMax = this.#deps.claimMax ?? 2000;
     const leaseMs = this.#deps.leaseMs ?? 120_000;
     const claimLingerMs = this.#deps.claimLingerMs ?? 20;
-    const claim = (): Promise<ClaimedEvent[]> => {
+    const claim = () => {
       const deadline = this.#builder.deadline();
       const waitMs = deadline === null ? idleWaitMs : Math.max(0, Math.min(idleWaitMs, deadline - this.#now()));
       return this.#queue.claim(this.#deps.consumer, { max: claimMax, leaseMs, waitMs });
     };
+    const claimAfterLinger = async (): Promise<ClaimedEvent[]> => {
+      await this.#sleep(claimLingerMs, stop);
+      return stop.aborted ? [] : claim();
+    };
     // One claim is always on its way while the previous one is enriched and batched: the store's round
     // trips overlap the CPU work instead of adding to it.
-    let next: Promise<ClaimedEvent[]> | null = null;
+    let next: ReturnType<typeof claim> | null = null;
     let failures = 0;
     while (!stop.aborted) {
       if (this.#inFlight.size >= this.#maxInFlight || this.#ready.length > 0) {
@@ -144,9 +148,10 @@ class SinkRunner {
       }
       if (this.#builder.aged(this.#now())) this.#dispatch(this.#builder.flush()!);
       try {
+        // Typed: `next` is assigned below from `claimed`, which TypeScript would otherwise infer in a circle.
         const pending: Promise<ClaimedEvent[]> = next ?? claim();
         next = null;
-        const claimed: ClaimedEvent[] = await pending;
+        const claimed = await pending;
         failures = 0;
         const fresh = claimed.filter((c) => !this.#held.has(c.id));
         // Prefetch only while busy: an idle queue is polled with the age-bounded wait instead. Its failure
@@ -155,9 +160,7 @@ class SinkRunner {
           // A short claim means the queue is drained as fast as it fills (serve's tracker pushes every
           // event-loop turn). Claiming again at once took the handful of events pushed since, each claim paying
           // a transaction or a round trip: serve answered 26% fewer requests a second (BENCHMARKS.md, serve).
-          next = claimed.length < claimMax && claimLingerMs > 0
-            ? this.#sleep(claimLingerMs, stop).then((): Promise<ClaimedEvent[]> | ClaimedEvent[] => (stop.aborted ? [] : claim()))
-            : claim();
+          next = claimed.length < claimMax && claimLingerMs > 0 ? claimAfterLinger() : claim();
           next.catch(() => {});
         }
         if (fresh.length > 0) await this.#take(fresh);

@@ -79,6 +79,6 @@ function identity(fd: number): string {
   return fileId(fstatSync(fd));
 }
 
-function fileId(s: { dev: number | bigint; ino: number | bigint }): string {
+function fileId(s: { dev: number; ino: number }): string {
   return `${s.dev}:${s.ino}`;
 }
