@@ -18,6 +18,7 @@ export const trackerArgs = {
   "machine-ranges": { type: "string", alias: ["machine_ranges"], description: "Extra address list REASON=FILE (one CIDR per line or Apple's egress-ip-ranges.csv), e.g. apple-mpp=egress.csv; repeatable", valueHint: "reason=file" },
   "tls-cert": { type: "string", alias: ["tls_cert"], description: "PEM certificate chain: serve HTTPS natively (with --tls-key)", valueHint: "path" },
   "tls-key": { type: "string", alias: ["tls_key"], description: "PEM private key for --tls-cert", valueHint: "path" },
+  "http-server": { type: "string", alias: ["http_server"], description: "HTTP server: mtatrack (its own HTTP/1.1 server, faster) or runtime (Bun.serve; Deno always uses Deno.serve) (default mtatrack)", valueHint: "name" },
   workers: { type: "string", description: "Worker processes sharing the port, or auto (one per CPU); each has its own spool (<spool>.w<N>) and metrics port (--metrics-listen port + N - 1) (default 1; Bun and the binary only)", valueHint: "n" },
   ...linkKeyArgs,
   ...storeArgs,

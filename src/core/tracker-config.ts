@@ -25,6 +25,7 @@ export interface TrackerArgs {
   "tls-cert"?: string;
   "tls-key"?: string;
   workers?: string;
+  "http-server"?: string;
 }
 
 export interface TrackerConfig {
@@ -44,6 +45,8 @@ export interface TrackerConfig {
   tls: { certPath: string; keyPath: string } | null;
   /** Worker processes sharing the port (1: this process serves). */
   workers: number;
+  /** "mtatrack": the project's own HTTP/1.1 server (Bun only; Deno uses its own); "runtime": the runtime's own (Bun's serve). */
+  httpServer: "mtatrack" | "runtime";
 }
 
 const reasons: readonly MachineReason[] = ["apple-mpp", "google-proxy", "yahoo-proxy", "microsoft-safelinks", "security-scanner", "bot-user-agent"];
@@ -85,7 +88,13 @@ export function resolveTrackerConfig(args: TrackerArgs, env: Env): Readonly<Trac
     machineRanges,
     tls: certPath && keyPath ? { certPath, keyPath } : null,
     workers: parseWorkers(args.workers ?? "1"),
+    httpServer: parseHttpServer(args["http-server"] ?? "mtatrack"),
   });
+}
+
+function parseHttpServer(value: string): "mtatrack" | "runtime" {
+  if (value === "mtatrack" || value === "runtime") return value;
+  throw new RangeError(`Cannot use --http-server "${value}": expected mtatrack (the tracker's own, the default) or runtime (the runtime's own)`);
 }
 
 function parseWorkers(value: string): number {

@@ -1,7 +1,8 @@
 /**
- * @module HTTP listening on Bun (`Bun.serve`) or Deno (`Deno.serve`) behind one `serve(handler, opts)`:
- * the only file that touches either server API. Handlers are web-standard and get the peer address.
+ * @module HTTP listening on Bun (`Bun.serve`, or the project's own server on `Bun.listen`) or Deno
+ * (`Deno.serve`) behind one `serve(handler, opts)`. Handlers are web-standard and get the peer address.
  */
+import type { WireForm } from "../core/http1-head.ts";
 
 /** What a handler learns about the connection. */
 export interface ServeConnInfo {
@@ -9,7 +10,14 @@ export interface ServeConnInfo {
   remoteAddress: string;
 }
 
-export type ServeHandler = (req: Request, info: ServeConnInfo) => Response | Promise<Response>;
+/** What a handler reads of a request: a web `Request` has it, and so does the mtatrack server's light one. */
+export interface ServeRequest {
+  readonly method: string;
+  readonly url: string;
+  readonly headers: { get(name: string): string | null };
+}
+
+export type ServeHandler = (req: ServeRequest, info: ServeConnInfo) => Response | Promise<Response>;
 
 export interface ServeOptions {
   /** "" or omitted: every interface (IPv6 and IPv4 where the system allows, else IPv4). */
@@ -26,7 +34,16 @@ export interface ServeOptions {
   onError?: (error: unknown) => void;
   /** Let several processes listen on the same port (SO_REUSEPORT; Linux and BSD), for worker processes. @default false */
   reusePort?: boolean;
+  /**
+   * "mtatrack": the project's own HTTP/1.1 server (runtime/wire-serve.ts), under Bun; "runtime": the
+   * runtime's (`Bun.serve`, `Deno.serve`). Deno always uses its own. @default "runtime"
+   */
+  httpServer?: HttpServerKind;
+  /** For the mtatrack server: a response's precomputed wire form, when the handler made one. */
+  wireForm?: (response: Response) => WireForm | undefined;
 }
+
+export type HttpServerKind = "mtatrack" | "runtime";
 
 export interface ServeHandle {
   /** e.g. `http://127.0.0.1:8888/` (a wildcard host is shown as 127.0.0.1 so it can be fetched). */
@@ -95,6 +112,10 @@ export async function serve(handler: ServeHandler, opts: ServeOptions): Promise<
   const scheme = tls ? "https" : "http";
   const shown = (host: string, p: number) => `${scheme}://${wildcard ? "127.0.0.1" : host.includes(":") ? `[${host}]` : host}:${p}/`;
 
+  if (runtime.Bun && opts.httpServer === "mtatrack") {
+    const { serveWire } = await import("./wire-serve.ts");
+    return await serveWire(handler, opts);
+  }
   if (runtime.Bun) {
     const Bun = runtime.Bun;
     const start = (hostname: string) =>

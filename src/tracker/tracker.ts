@@ -4,6 +4,7 @@
  */
 import { createCidrSet, type CidrSet } from "../core/cidr-set.ts";
 import type { TruncateOptions } from "../core/client-address.ts";
+import type { WireForm } from "../core/http1-head.ts";
 import type { LinkCodec } from "../core/link-codec.ts";
 import type { MachineRangeList } from "../core/machine-ranges.ts";
 import { createMachineClassifier } from "../core/machine-verdict.ts";
@@ -44,6 +45,8 @@ export interface TrackerDeps {
 
 export interface Tracker {
   handler: TrackerHandler;
+  /** The wire form of a pixel or redirect the handlers built, for the mtatrack HTTP server. */
+  wireForm(response: Response): WireForm | undefined;
   /** Answers only /metrics and /healthz (for --metrics-listen). */
   metricsHandler: TrackerHandler;
   metrics: TrackerMetrics;
@@ -87,7 +90,8 @@ export function createTracker(deps: TrackerDeps): Tracker {
       clearTimeout(timer);
     }
   };
-  const common = { codec, sink, memory, classify: createMachineClassifier({ ranges: machineRanges, fastClickMs }), trustedProxies,
+  const wireForms = new WeakMap<Response, WireForm>();
+  const common = { wireForms, codec, sink, memory, classify: createMachineClassifier({ ranges: machineRanges, fastClickMs }), trustedProxies,
     ipTruncate, serverHeader, metrics, health, now, log, ...(randomBytes ? { randomBytes } : {}) };
   const handler = createTrackerHandler({ ...common, serveMetrics: serveMetricsOnMain });
   const full = createTrackerHandler({ ...common, serveMetrics: true });
@@ -98,6 +102,7 @@ export function createTracker(deps: TrackerDeps): Tracker {
   };
   return {
     handler,
+    wireForm: (response) => wireForms.get(response),
     metricsHandler,
     metrics,
     sink,

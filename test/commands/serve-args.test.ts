@@ -24,7 +24,7 @@ const names = (name: string, def: ArgDef) => [name, ...[def.alias ?? []].flat()]
  */
 const wiredFlags: Record<keyof typeof partArgs, string[]> = {
   tracker: ["in-hostport", "trust-proxy", "ip-truncate", "server-header", "metrics-listen", "spool", "spool-max", "store-timeout", "fast-click",
-    "machine-ranges", "tls-cert", "tls-key", "workers", "link-key", "accept-v1", "store", "log-level", "json", "logfile"],
+    "machine-ranges", "tls-cert", "tls-key", "workers", "http-server", "link-key", "accept-v1", "store", "log-level", "json", "logfile"],
   wrapper: ["in-hostport", "out-hostport", "tls-hostport", "tracking-url", "track-open", "track-initial-open", "track-click", "track-text", "track-signed",
     "link-format", "tls-cert", "tls-key", "upstream-insecure", "upstream-ca", "upstream-tls", "upstream-auth-file", "auth", "auth-file", "rcpt-policy",
     "hostname", "ehlo-name", "max-size", "max-clients", "idle-timeout", "command-timeout", "data-timeout", "drain-timeout", "metrics-listen", "reuse-port",

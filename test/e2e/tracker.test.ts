@@ -179,6 +179,42 @@ describe("mtatrack tracker flags", () => {
     }
   }, 60_000);
 
+  test("--http-server runtime (Bun.serve) answers pixels, clicks, HEAD and refusals as the default server does", async () => {
+    const own = await startProcess([process.execPath, main], "http-own");
+    const bun = await startProcess([process.execPath, main], "http-runtime", ["--http-server", "runtime"]);
+    try {
+      const pixel = codec.encode({ action: "open", msgId: "hs-1", rcpt: null, targetUrl: null });
+      const click = codec.encode({ action: "click", msgId: "hs-2", rcpt: null, targetUrl: "https://example.com/a?b=c" });
+      const seen = async (port: number) => {
+        const out: unknown[] = [];
+        for (const [method, path] of [["GET", pixel], ["HEAD", pixel], ["GET", click], ["GET", "robots.txt"], ["GET", "not-a-token"], ["POST", pixel]] as const) {
+          const res = await fetch(`http://127.0.0.1:${port}/${path}`, { method, redirect: "manual" });
+          const body = new Uint8Array(await res.arrayBuffer());
+          out.push([method, res.status, res.headers.get("server"), res.headers.get("content-type"), res.headers.get("location"),
+            res.headers.get("cache-control"), res.headers.get("content-length"), [...body].join(",")]);
+        }
+        return out;
+      };
+      const [a, b] = [await seen(own.port), await seen(bun.port)];
+      expect(a).toEqual(b);
+      expect((a[0] as unknown[]).slice(0, 4)).toEqual(["GET", 200, "msys-http", "image/gif"]);
+      expect((a[2] as unknown[]).slice(0, 5)).toEqual(["GET", 302, "msys-http", "text/plain", "https://example.com/a?b=c"]);
+    } finally {
+      for (const t of [own, bun]) {
+        t.proc.kill("SIGTERM");
+        expect(await t.proc.exited).toBe(0);
+      }
+    }
+    // Each server queued one open and one click: HEAD and the refusals queue nothing.
+    for (const t of [own, bun]) expect((await eventsIn(t.store)).map((e) => e.type).sort()).toEqual(["click", "open"]);
+  }, 60_000);
+
+  test("an unknown --http-server exits 1 naming the value and the choices", async () => {
+    const proc = Bun.spawn([process.execPath, main, "tracker", "--http-server", "nginx"], { stderr: "pipe", stdout: "pipe", cwd: root });
+    expect(await proc.exited).toBe(1);
+    expect(await new Response(proc.stderr).text()).toMatch(/"nginx".*mtatrack.*runtime/);
+  });
+
   test("a bad flag value exits 1 with the reason", async () => {
     const proc = Bun.spawn([process.execPath, main, "tracker", "--trust-proxy", "10.0.0.0/99"], { stderr: "pipe", stdout: "pipe", cwd: root });
     expect(await proc.exited).toBe(1);

@@ -1,0 +1,403 @@
+/**
+ * @module The tracker's own HTTP/1.1 server on `Bun.listen`: keep-alive, pipelining in order, back-pressure,
+ * limits and timeouts, graceful close. It exists for speed. `Bun.serve` costs a `getpeername` system call
+ * on every request (`requestIP`; Bun keeps no per-connection address) plus a `Request` and the conversion
+ * of every `Response`; here the peer is read once per connection, the handler gets a light request, and a
+ * response the handler has already laid out (its {@link WireForm}) is written without being read back.
+ * BENCHMARKS.md, tracker, session 8, has the figures.
+ *
+ * What it serves is deliberately narrow, enough for the tracker (GET and HEAD, no request bodies):
+ * - A request with a body (Content-Length above 0 or any Transfer-Encoding) is answered, then the connection
+ *   is closed: the body is never read, so no body can be mistaken for the next request.
+ * - A malformed head gets 400 (431 when too large, 505 for another HTTP version) and the connection closes.
+ * - A head not complete within `headTimeoutSeconds` of its first byte gets 408 (slow-header clients).
+ */
+import { parseRequestHead, type HeadFields, type RequestHead, type WireForm } from "../core/http1-head.ts";
+import type { ServeHandle, ServeOptions, ServeRequest } from "./serve.ts";
+
+export type WireHandler = (req: ServeRequest, info: { remoteAddress: string }) => Response | Promise<Response>;
+
+export interface WireServeOptions extends ServeOptions {
+  /** Longest request head accepted (431 beyond). @default 16384 */
+  maxHeadBytes?: number;
+  /** A request head must be complete this long after its first byte (else 408). @default 10 */
+  headTimeoutSeconds?: number;
+  /** Requests answered out of one connection's pipeline before reading more of it. @default 32 */
+  maxPipelined?: number;
+}
+
+/** The request the handler sees: what it reads of a web `Request`. */
+class WireRequest implements ServeRequest {
+  constructor(readonly method: string, readonly url: string, readonly headers: HeadFields) {}
+}
+
+interface BunSocket {
+  data: Conn;
+  readonly remoteAddress: string;
+  write(data: string | Uint8Array): number;
+  end(): void;
+  terminate(): void;
+  timeout(seconds: number): void;
+  pause?(): void;
+  resume?(): void;
+}
+interface BunListener {
+  readonly port: number;
+  stop(closeActiveConnections?: boolean): void;
+}
+interface BunListenLike {
+  listen(opts: {
+    hostname: string;
+    port: number;
+    tls?: { cert: string; key: string };
+    reusePort?: boolean;
+    socket: {
+      open(s: BunSocket): void;
+      data(s: BunSocket, chunk: Uint8Array): void;
+      drain(s: BunSocket): void;
+      close(s: BunSocket): void;
+      timeout(s: BunSocket): void;
+      error(s: BunSocket, err: Error): void;
+    };
+  }): BunListener;
+}
+
+/** One queued answer on a connection, in request order; `out` is null until it is ready. */
+interface Slot {
+  out: Out | null;
+}
+interface Out {
+  readonly bytes: string | Uint8Array;
+  readonly close: boolean;
+}
+interface Conn {
+  socket: BunSocket;
+  peer: string;
+  /** Received bytes not yet parsed, one character per byte. */
+  buffer: string;
+  /** When the head now in `buffer` began (ms), for the head timeout; 0 when the buffer is empty. */
+  headSince: number;
+  /** Answers waiting on earlier ones or on the handler. */
+  queue: Slot[];
+  /** Bytes the socket did not take yet. */
+  backlog: Uint8Array[];
+  /** No more requests are read: the last answer closes the connection. */
+  closing: boolean;
+  paused: boolean;
+  gone: boolean;
+}
+
+const REASONS: Record<number, string> = {
+  200: "OK", 204: "No Content", 302: "Found", 304: "Not Modified", 400: "Bad Request", 404: "Not Found",
+  405: "Method Not Allowed", 408: "Request Timeout", 413: "Content Too Large", 414: "URI Too Long",
+  431: "Request Header Fields Too Large", 500: "Internal Server Error", 503: "Service Unavailable",
+  505: "HTTP Version Not Supported",
+};
+/** Headers this server writes itself. */
+const OWN_FIELDS = new Set(["content-length", "connection", "date", "transfer-encoding", "keep-alive"]);
+const latin1 = (text: string) => Buffer.from(text, "latin1");
+
+/**
+ * Starts the server; resolves once the port is bound. Only under Bun (`Bun.listen`).
+ * @throws {Error} when the address cannot be bound.
+ */
+export async function serveWire(handler: WireHandler, opts: WireServeOptions): Promise<ServeHandle> {
+  const Bun = (globalThis as unknown as { Bun?: BunListenLike }).Bun;
+  if (!Bun) throw new Error("The mtatrack HTTP server needs Bun (Bun.listen)");
+  const { port, tls = null, idleTimeoutSeconds = 10, onError, reusePort = false, wireForm, maxHeadBytes = 16 * 1024,
+    headTimeoutSeconds = 10, maxPipelined = 32 } = opts;
+  const wildcard = !opts.hostname;
+  const conns = new Set<Conn>();
+  let stopping = false;
+
+  // The Date field changes once a second: built then, not per response.
+  let dateSecond = -1;
+  let dateField = "";
+  const dateNow = () => {
+    const now = Date.now();
+    const second = Math.floor(now / 1000);
+    if (second !== dateSecond) {
+      dateSecond = second;
+      dateField = `Date: ${new Date(second * 1000).toUTCString()}\r\n`;
+    }
+    return dateField;
+  };
+  // The last constant form written, per connection-field variant: a pixel is the same bytes all second long.
+  const lastBytes = new Map<string, { form: WireForm; date: string; bytes: Uint8Array }>();
+
+  const report = (err: unknown) => {
+    try {
+      onError?.(err);
+    } catch {
+      // The report must not take the connection's answer with it.
+    }
+  };
+
+  const layout = (form: WireForm, head: boolean, close: boolean, version: string): Out => {
+    const connection = close ? "Connection: close\r\n" : version === "1.0" ? "Connection: keep-alive\r\n" : "";
+    const date = dateNow();
+    const noBody = form.status === 204 || form.status === 304;
+    if (form.body !== null && !head && !noBody) {
+      const cached = lastBytes.get(connection);
+      if (cached && cached.form === form && cached.date === date) return { bytes: cached.bytes, close };
+      const top = latin1(`HTTP/1.1 ${form.status} ${REASONS[form.status] ?? "Unknown"}\r\n${date}${form.fields}Content-Length: ${form.body.length}\r\n${connection}\r\n`);
+      const bytes = new Uint8Array(top.length + form.body.length);
+      bytes.set(top);
+      bytes.set(form.body, top.length);
+      lastBytes.set(connection, { form, date, bytes });
+      return { bytes, close };
+    }
+    // No body here: a GET's is empty; a HEAD's length is the one the handler declared, if it did.
+    const length = noBody || (head && form.headLength === undefined) ? "" : `Content-Length: ${head ? form.headLength : 0}\r\n`;
+    return { bytes: `HTTP/1.1 ${form.status} ${REASONS[form.status] ?? "Unknown"}\r\n${date}${form.fields}${length}${connection}\r\n`, close };
+  };
+
+  /** Any Response as a WireForm: its headers read, its body awaited. */
+  const generic = (response: Response, head: boolean): WireForm | Promise<WireForm> => {
+    let fields = "";
+    let declared: number | undefined;
+    let typed = false;
+    response.headers.forEach((value, name) => {
+      if (name === "content-length") declared = Number(value);
+      if (name === "content-type") typed = true;
+      if (!OWN_FIELDS.has(name)) fields += `${name}: ${value}\r\n`;
+    });
+    const status = response.status;
+    if (response.body === null || head) {
+      // A HEAD answer's body is dropped unread; its length is the one the handler declared.
+      if (response.body !== null) void response.body.cancel().catch(() => {});
+      return { status, fields, body: null, ...(head && declared !== undefined ? { headLength: declared } : {}) };
+    }
+    // A body given as text or a Blob carries its type on the body, not in the headers (as Bun.serve writes it).
+    return response.blob().then(async (blob) => ({
+      status,
+      fields: typed || !blob.type ? fields : `${fields}content-type: ${blob.type}\r\n`,
+      body: new Uint8Array(await blob.arrayBuffer()),
+    }));
+  };
+
+  const answer = (response: Response, head: RequestHead | null, close: boolean): Out | Promise<Out> => {
+    const isHead = head?.method === "HEAD";
+    const version = head?.version ?? "1.1";
+    const form = wireForm?.(response) ?? generic(response, isHead);
+    return form instanceof Promise ? form.then((f) => layout(f, isHead, close, version)) : layout(form, isHead, close, version);
+  };
+  const bare = (status: number): Out =>
+    layout({ status, fields: "Content-Type: text/plain\r\n", body: null }, false, true, "1.1");
+
+  const write = (c: Conn, out: Out) => {
+    if (c.gone) return;
+    let data = typeof out.bytes === "string" && /[^\x00-\x7f]/.test(out.bytes) ? latin1(out.bytes) : out.bytes;
+    if (c.backlog.length === 0) {
+      const written = c.socket.write(data);
+      const size = typeof data === "string" ? data.length : data.byteLength;
+      if (written < size) {
+        if (typeof data === "string") data = latin1(data);
+        c.backlog.push(data.subarray(Math.max(0, written)));
+      }
+    } else c.backlog.push(typeof data === "string" ? latin1(data) : data);
+    if (out.close) c.closing = true;
+  };
+
+  /** Writes the ready answers at the head of the queue; then ends, or reads on. */
+  const flush = (c: Conn) => {
+    while (c.queue.length > 0 && c.queue[0]!.out !== null) write(c, c.queue.shift()!.out!);
+    settle(c);
+  };
+  const settle = (c: Conn) => {
+    if (c.gone) return;
+    const idle = c.queue.length === 0 && c.backlog.length === 0;
+    if (c.closing || stopping) {
+      if (idle) {
+        c.gone = true;
+        c.socket.end();
+      }
+      return;
+    }
+    if (c.paused && c.queue.length < maxPipelined && c.backlog.length === 0) {
+      c.paused = false;
+      c.socket.resume?.();
+      readRequests(c);
+    }
+  };
+
+  const enqueue = (c: Conn, out: Out | Promise<Out>) => {
+    if (!(out instanceof Promise) && c.queue.length === 0) {
+      write(c, out);
+      return;
+    }
+    const slot: Slot = { out: null };
+    c.queue.push(slot);
+    if (!(out instanceof Promise)) slot.out = out;
+    else {
+      out.then(
+        (o) => {
+          slot.out = o;
+          flush(c);
+        },
+        (err) => {
+          report(err);
+          slot.out = bare(500);
+          flush(c);
+        },
+      );
+    }
+  };
+
+  const authority = (fields: HeadFields) => {
+    const host = fields.get("host");
+    return host && /^[A-Za-z0-9.\-:[\]]+$/.test(host) ? host : "localhost";
+  };
+  const scheme = tls ? "https" : "http";
+
+  const serveOne = (c: Conn, head: RequestHead) => {
+    const target = head.target;
+    let url: string;
+    if (target.charCodeAt(0) === 0x2f) url = `${scheme}://${authority(head.fields)}${target}`;
+    else if (/^https?:\/\/[^/?#]+/i.test(target)) url = target;
+    else {
+      enqueue(c, bare(400));
+      return;
+    }
+    // A body is never read: answer, then close, so it is not taken for the next request.
+    const close = !head.keepAlive || head.hasBody;
+    let result: Response | Promise<Response>;
+    try {
+      result = handler(new WireRequest(head.method, url, head.fields), { remoteAddress: c.peer });
+    } catch (err) {
+      report(err);
+      enqueue(c, bare(500));
+      return;
+    }
+    enqueue(c, result instanceof Promise ? result.then((r) => answer(r, head, close)) : answer(result, head, close));
+  };
+
+  const readRequests = (c: Conn) => {
+    while (!c.closing && !stopping && c.buffer.length > 0) {
+      if (c.queue.length >= maxPipelined || c.backlog.length > 0) {
+        // Enough answers owed on this connection: stop reading it until they are written.
+        c.paused = true;
+        c.socket.pause?.();
+        return;
+      }
+      const parsed = parseRequestHead(c.buffer, { maxHeadBytes });
+      if (parsed.kind === "incomplete") return;
+      if (parsed.kind === "error") {
+        c.buffer = "";
+        enqueue(c, bare(parsed.status));
+        c.closing = true;
+        break;
+      }
+      c.buffer = c.buffer.length === parsed.length ? "" : c.buffer.slice(parsed.length);
+      c.headSince = c.buffer.length > 0 ? Date.now() : 0;
+      serveOne(c, parsed);
+      if (!parsed.keepAlive || parsed.hasBody) c.closing = true;
+    }
+    settle(c);
+  };
+
+  const handlers = {
+    open(socket: BunSocket) {
+      // Read once: every request of the connection has this peer.
+      const c: Conn = { socket, peer: socket.remoteAddress ?? "", buffer: "", headSince: 0, queue: [], backlog: [], closing: false, paused: false, gone: false };
+      socket.data = c;
+      conns.add(c);
+      socket.timeout(idleTimeoutSeconds);
+    },
+    data(socket: BunSocket, chunk: Uint8Array) {
+      const c = socket.data;
+      if (c.closing || c.gone) return;
+      try {
+        if (c.buffer.length === 0) c.headSince = Date.now();
+        c.buffer += Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength).toString("latin1");
+        // A paused connection may still deliver what was in flight; beyond this it is not a client we serve.
+        if (c.buffer.length > maxHeadBytes * maxPipelined) {
+          c.gone = true;
+          socket.terminate();
+          return;
+        }
+        if (!c.paused) readRequests(c);
+      } catch (err) {
+        report(err);
+        c.gone = true;
+        socket.terminate();
+      }
+    },
+    drain(socket: BunSocket) {
+      const c = socket.data;
+      while (c.backlog.length > 0 && !c.gone) {
+        const piece = c.backlog[0]!;
+        const written = socket.write(piece);
+        if (written < piece.byteLength) {
+          c.backlog[0] = piece.subarray(Math.max(0, written));
+          return;
+        }
+        c.backlog.shift();
+      }
+      settle(c);
+    },
+    close(socket: BunSocket) {
+      const c = socket.data;
+      if (!c) return;
+      c.gone = true;
+      conns.delete(c);
+    },
+    timeout(socket: BunSocket) {
+      // Idle for idleTimeoutSeconds (no bytes either way): closed, as Bun.serve does.
+      const c = socket.data;
+      c.gone = true;
+      socket.end();
+    },
+    error() {
+      // A reset or a TLS failure ends that connection; close() follows and cleans up.
+    },
+  };
+
+  // Slow heads: Bun's idle timeout restarts on every byte, so a client sending one byte every few seconds
+  // would hold its connection for ever. Once a second, a head older than the limit gets 408.
+  const sweep = setInterval(() => {
+    const limit = Date.now() - headTimeoutSeconds * 1000;
+    for (const c of conns) {
+      if (c.headSince > 0 && c.headSince < limit && c.buffer.length > 0 && !c.closing && !c.gone) {
+        c.buffer = "";
+        enqueue(c, bare(408));
+        c.closing = true;
+        settle(c);
+      }
+    }
+  }, 1000);
+  (sweep as { unref?: () => void }).unref?.();
+
+  const start = (hostname: string) =>
+    Bun.listen({ hostname, port, reusePort, ...(tls ? { tls } : {}), socket: handlers });
+  let listener: BunListener;
+  try {
+    if (wildcard) {
+      // "::" takes IPv6 and IPv4 on a dual-stack system; where IPv6 is off, fall back to IPv4 only.
+      try {
+        listener = start("::");
+      } catch {
+        listener = start("0.0.0.0");
+      }
+    } else listener = start(opts.hostname!);
+  } catch (err) {
+    clearInterval(sweep);
+    throw err;
+  }
+  const host = opts.hostname ?? "";
+  return {
+    url: `${scheme}://${wildcard ? "127.0.0.1" : host.includes(":") ? `[${host}]` : host}:${listener.port}/`,
+    port: listener.port,
+    async close({ graceMs = 10_000 } = {}) {
+      // Stop accepting; idle connections close now, busy ones after their last answer; after the grace
+      // period whatever is left is cut.
+      stopping = true;
+      listener.stop(false);
+      for (const c of conns) settle(c);
+      const deadline = Date.now() + graceMs;
+      while (conns.size > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+      for (const c of conns) c.socket.terminate();
+      clearInterval(sweep);
+    },
+  };
+}

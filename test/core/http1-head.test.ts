@@ -1,0 +1,78 @@
+/** @module The HTTP/1.x request-head parser: what it accepts, what it refuses and with which status. */
+import { describe, expect, test } from "bun:test";
+import { parseRequestHead, type RequestHead } from "../../src/core/http1-head.ts";
+
+const limits = { maxHeadBytes: 1024 };
+const request = (text: string): RequestHead => {
+  const parsed = parseRequestHead(text, limits);
+  if (parsed.kind !== "request") throw new Error(`expected a request, got ${JSON.stringify(parsed)}`);
+  return parsed;
+};
+
+describe("parseRequestHead", () => {
+  test("reads the request line and the fields, and how much of the buffer the head took", () => {
+    const text = "GET /abc?x=1 HTTP/1.1\r\nHost: t.example\r\nUser-Agent: Mozilla/5.0 (X)\r\nX-Real-IP:  192.0.2.7 \r\n\r\nGET /next";
+    const head = request(text);
+    expect(head.method).toBe("GET");
+    expect(head.target).toBe("/abc?x=1");
+    expect(head.version).toBe("1.1");
+    expect(head.fields.get("user-agent")).toBe("Mozilla/5.0 (X)");
+    expect(head.fields.get("X-REAL-IP")).toBe("192.0.2.7");
+    expect(head.fields.get("accept")).toBeNull();
+    expect(text.slice(head.length)).toBe("GET /next");
+    expect(head.keepAlive).toBe(true);
+    expect(head.hasBody).toBe(false);
+  });
+
+  test("a head without its blank line yet is incomplete, until it is longer than the limit (431)", () => {
+    expect(parseRequestHead("GET / HTTP/1.1\r\nHost: t\r\n", limits)).toEqual({ kind: "incomplete" });
+    expect(parseRequestHead("", limits)).toEqual({ kind: "incomplete" });
+    expect(parseRequestHead(`GET /${"a".repeat(2000)}`, limits)).toMatchObject({ kind: "error", status: 431 });
+    expect(parseRequestHead(`GET / HTTP/1.1\r\nHost: t\r\nX: ${"a".repeat(2000)}\r\n\r\n`, limits)).toMatchObject({ kind: "error", status: 431 });
+  });
+
+  test("repeated fields are joined with a comma; blank lines before the request line are skipped", () => {
+    const head = request("\r\nGET / HTTP/1.1\r\nHost: t\r\nX-Forwarded-For: 192.0.2.1\r\nx-forwarded-for: 198.51.100.2\r\n\r\n");
+    expect(head.fields.get("x-forwarded-for")).toBe("192.0.2.1, 198.51.100.2");
+  });
+
+  test("keep-alive: HTTP/1.1 unless Connection: close; HTTP/1.0 only with Connection: keep-alive", () => {
+    expect(request("GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").keepAlive).toBe(false);
+    expect(request("GET / HTTP/1.1\r\nHost: t\r\nConnection: Keep-Alive, Upgrade\r\n\r\n").keepAlive).toBe(true);
+    expect(request("GET / HTTP/1.0\r\n\r\n").keepAlive).toBe(false);
+    expect(request("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n").keepAlive).toBe(true);
+  });
+
+  test("a body is reported (Content-Length above 0, any Transfer-Encoding), never read", () => {
+    expect(request("POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello").hasBody).toBe(true);
+    expect(request("POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n").hasBody).toBe(false);
+    expect(request("POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n").hasBody).toBe(true);
+    expect(request("GET / HTTP/1.1\r\nHost: t\r\nContent-Length: 7\r\nContent-Length: 7\r\n\r\n").hasBody).toBe(true);
+  });
+
+  const refused: [string, string, number][] = [
+    ["no Host in HTTP/1.1", "GET / HTTP/1.1\r\n\r\n", 400],
+    ["two different Content-Lengths", "GET / HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", 400],
+    ["a Content-Length that is not a number", "GET / HTTP/1.1\r\nHost: t\r\nContent-Length: -1\r\n\r\n", 400],
+    ["a folded field", "GET / HTTP/1.1\r\nHost: t\r\nX-A: 1\r\n  continued\r\n\r\n", 400],
+    ["a space before the colon", "GET / HTTP/1.1\r\nHost : t\r\n\r\n", 400],
+    ["a field without a colon", "GET / HTTP/1.1\r\nHost: t\r\nnonsense\r\n\r\n", 400],
+    ["a bare LF inside a field", "GET / HTTP/1.1\r\nHost: t\r\nX-A: 1\nX-B: 2\r\n\r\n", 400],
+    ["a control character in a value", "GET / HTTP/1.1\r\nHost: t\r\nX-A: a\x00b\r\n\r\n", 400],
+    ["a request line of two parts", "GET /\r\nHost: t\r\n\r\n", 400],
+    ["a request line of four parts", "GET / x HTTP/1.1\r\nHost: t\r\n\r\n", 400],
+    ["a method with a separator", "GE(T / HTTP/1.1\r\nHost: t\r\n\r\n", 400],
+    ["not HTTP", "GET / FTP/1.1\r\nHost: t\r\n\r\n", 400],
+    ["HTTP/2.0 in a 1.x head", "GET / HTTP/2.0\r\nHost: t\r\n\r\n", 505],
+    ["HTTP/0.9", "GET / HTTP/0.9\r\n\r\n", 505],
+  ];
+  test.each(refused)("refuses %s", (_what, text, status) => {
+    expect(parseRequestHead(text, limits)).toMatchObject({ kind: "error", status });
+  });
+
+  test("more than maxFields fields is 431", () => {
+    const fields = Array.from({ length: 5 }, (_, i) => `X-${i}: ${i}\r\n`).join("");
+    expect(parseRequestHead(`GET / HTTP/1.1\r\nHost: t\r\n${fields}\r\n`, { maxHeadBytes: 1024, maxFields: 5 })).toMatchObject({ kind: "error", status: 431 });
+    expect(parseRequestHead(`GET / HTTP/1.1\r\nHost: t\r\n${fields}\r\n`, { maxHeadBytes: 1024, maxFields: 6 }).kind).toBe("request");
+  });
+});
