@@ -86,7 +86,7 @@ export async function startTrackerPart(config: Readonly<TrackerConfig>, deps: Tr
   };
   try {
     servers.push(await listening(`port ${config.listen.port}`, serve(tracker.handler, { ...config.listen, tls: files.tls, onError, reusePort: deps.reusePort ?? false,
-      httpServer: config.httpServer, wireForm: tracker.wireForm })));
+      httpServer: config.httpServer, wireHandler: tracker.wireHandler })));
     if (config.metricsListen) servers.push(await listening(`the metrics port ${config.metricsListen.port}`, serve(tracker.metricsHandler, { ...config.metricsListen, onError })));
   } catch (err) {
     await close();

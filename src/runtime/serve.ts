@@ -39,8 +39,11 @@ export interface ServeOptions {
    * runtime's (`Bun.serve`, `Deno.serve`). Deno always uses its own. @default "runtime"
    */
   httpServer?: HttpServerKind;
-  /** For the mtatrack server: a response's precomputed wire form, when the handler made one. */
-  wireForm?: (response: Response) => WireForm | undefined;
+  /**
+   * For the mtatrack server: the same handler answering pixels and redirects as wire forms, written without
+   * a Response. @default the handler
+   */
+  wireHandler?: (req: ServeRequest, info: ServeConnInfo) => Response | WireForm | Promise<Response | WireForm>;
 }
 
 export type HttpServerKind = "mtatrack" | "runtime";
@@ -114,7 +117,7 @@ export async function serve(handler: ServeHandler, opts: ServeOptions): Promise<
 
   if (runtime.Bun && opts.httpServer === "mtatrack") {
     const { serveWire } = await import("./wire-serve.ts");
-    return await serveWire(handler, opts);
+    return await serveWire(opts.wireHandler ?? handler, opts);
   }
   if (runtime.Bun) {
     const Bun = runtime.Bun;

@@ -2,8 +2,9 @@
  * @module The tracker's own HTTP/1.1 server on `Bun.listen`: keep-alive, pipelining in order, back-pressure,
  * limits and timeouts, graceful close. It exists for speed. `Bun.serve` costs a `getpeername` system call
  * on every request (`requestIP`; Bun keeps no per-connection address) plus a `Request` and the conversion
- * of every `Response`; here the peer is read once per connection, the handler gets a light request, and a
- * response the handler has already laid out (its {@link WireForm}) is written without being read back.
+ * of every `Response`; here the peer is read once per connection, the handler gets a light request, and
+ * may answer with bytes laid out in advance (a {@link WireForm}: the tracker's pixel and redirects)
+ * instead of a Response.
  * BENCHMARKS.md, tracker, session 8, has the figures.
  *
  * What it serves is deliberately narrow, enough for the tracker (GET and HEAD, no request bodies):
@@ -15,7 +16,8 @@
 import { parseRequestHead, type HeadFields, type RequestHead, type WireForm } from "../core/http1-head.ts";
 import type { ServeHandle, ServeOptions, ServeRequest } from "./serve.ts";
 
-export type WireHandler = (req: ServeRequest, info: { remoteAddress: string }) => Response | Promise<Response>;
+/** A handler that may answer with a Response or with bytes laid out in advance (a {@link WireForm}). */
+export type WireHandler = (req: ServeRequest, info: { remoteAddress: string }) => Response | WireForm | Promise<Response | WireForm>;
 
 export interface WireServeOptions extends ServeOptions {
   /** Longest request head accepted (431 beyond). @default 16384 */
@@ -53,7 +55,7 @@ interface BunListenLike {
     reusePort?: boolean;
     socket: {
       open(s: BunSocket): void;
-      data(s: BunSocket, chunk: Uint8Array): void;
+      data(s: BunSocket, chunk: Buffer): void;
       drain(s: BunSocket): void;
       close(s: BunSocket): void;
       timeout(s: BunSocket): void;
@@ -104,7 +106,7 @@ const latin1 = (text: string) => Buffer.from(text, "latin1");
 export async function serveWire(handler: WireHandler, opts: WireServeOptions): Promise<ServeHandle> {
   const Bun = (globalThis as unknown as { Bun?: BunListenLike }).Bun;
   if (!Bun) throw new Error("The mtatrack HTTP server needs Bun (Bun.listen)");
-  const { port, tls = null, idleTimeoutSeconds = 10, onError, reusePort = false, wireForm, maxHeadBytes = 16 * 1024,
+  const { port, tls = null, idleTimeoutSeconds = 10, onError, reusePort = false, maxHeadBytes = 16 * 1024,
     headTimeoutSeconds = 10, maxPipelined = 32 } = opts;
   const wildcard = !opts.hostname;
   const conns = new Set<Conn>();
@@ -176,10 +178,10 @@ export async function serveWire(handler: WireHandler, opts: WireServeOptions): P
     }));
   };
 
-  const answer = (response: Response, head: RequestHead | null, close: boolean): Out | Promise<Out> => {
-    const isHead = head?.method === "HEAD";
-    const version = head?.version ?? "1.1";
-    const form = wireForm?.(response) ?? generic(response, isHead);
+  const answer = (response: Response | WireForm, head: RequestHead, close: boolean): Out | Promise<Out> => {
+    const isHead = head.method === "HEAD";
+    const version = head.version;
+    const form = response instanceof Response ? generic(response, isHead) : response;
     return form instanceof Promise ? form.then((f) => layout(f, isHead, close, version)) : layout(form, isHead, close, version);
   };
   const bare = (status: number): Out =>
@@ -261,7 +263,7 @@ export async function serveWire(handler: WireHandler, opts: WireServeOptions): P
     }
     // A body is never read: answer, then close, so it is not taken for the next request.
     const close = !head.keepAlive || head.hasBody;
-    let result: Response | Promise<Response>;
+    let result: Response | WireForm | Promise<Response | WireForm>;
     try {
       result = handler(new WireRequest(head.method, url, head.fields), { remoteAddress: c.peer });
     } catch (err) {
@@ -304,12 +306,13 @@ export async function serveWire(handler: WireHandler, opts: WireServeOptions): P
       conns.add(c);
       socket.timeout(idleTimeoutSeconds);
     },
-    data(socket: BunSocket, chunk: Uint8Array) {
+    data(socket: BunSocket, chunk: Buffer) {
       const c = socket.data;
       if (c.closing || c.gone) return;
       try {
         if (c.buffer.length === 0) c.headSince = Date.now();
-        c.buffer += Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength).toString("latin1");
+        // Bun.listen hands over a Buffer (its default binaryType).
+        c.buffer += chunk.toString("latin1");
         // A paused connection may still deliver what was in flight; beyond this it is not a client we serve.
         if (c.buffer.length > maxHeadBytes * maxPipelined) {
           c.gone = true;

@@ -4,14 +4,13 @@
  */
 import { createCidrSet, type CidrSet } from "../core/cidr-set.ts";
 import type { TruncateOptions } from "../core/client-address.ts";
-import type { WireForm } from "../core/http1-head.ts";
 import type { LinkCodec } from "../core/link-codec.ts";
 import type { MachineRangeList } from "../core/machine-ranges.ts";
 import { createMachineClassifier } from "../core/machine-verdict.ts";
 import { silentLogger, type Logger } from "../log.ts";
 import type { Store } from "../stores/types.ts";
 import { createEventSink, type EventSink } from "./event-sink.ts";
-import { createTrackerHandler, type TrackerHandler } from "./handler.ts";
+import { createTrackerHandler, createTrackerWireHandler, type TrackerHandler, type TrackerWireHandler } from "./handler.ts";
 import { createMessageMemory } from "./message-memory.ts";
 import { createTrackerMetrics, type TrackerMetrics } from "./metrics.ts";
 import type { Spool } from "./spool.ts";
@@ -45,8 +44,8 @@ export interface TrackerDeps {
 
 export interface Tracker {
   handler: TrackerHandler;
-  /** The wire form of a pixel or redirect the handlers built, for the mtatrack HTTP server. */
-  wireForm(response: Response): WireForm | undefined;
+  /** The same handler for the mtatrack HTTP server: pixels and redirects as wire forms. */
+  wireHandler: TrackerWireHandler;
   /** Answers only /metrics and /healthz (for --metrics-listen). */
   metricsHandler: TrackerHandler;
   metrics: TrackerMetrics;
@@ -90,10 +89,10 @@ export function createTracker(deps: TrackerDeps): Tracker {
       clearTimeout(timer);
     }
   };
-  const wireForms = new WeakMap<Response, WireForm>();
-  const common = { wireForms, codec, sink, memory, classify: createMachineClassifier({ ranges: machineRanges, fastClickMs }), trustedProxies,
+  const common = { codec, sink, memory, classify: createMachineClassifier({ ranges: machineRanges, fastClickMs }), trustedProxies,
     ipTruncate, serverHeader, metrics, health, now, log, ...(randomBytes ? { randomBytes } : {}) };
   const handler = createTrackerHandler({ ...common, serveMetrics: serveMetricsOnMain });
+  const wireHandler = createTrackerWireHandler({ ...common, serveMetrics: serveMetricsOnMain });
   const full = createTrackerHandler({ ...common, serveMetrics: true });
   const metricsHandler: TrackerHandler = async (req, info) => {
     const path = new URL(req.url).pathname;
@@ -102,7 +101,7 @@ export function createTracker(deps: TrackerDeps): Tracker {
   };
   return {
     handler,
-    wireForm: (response) => wireForms.get(response),
+    wireHandler,
     metricsHandler,
     metrics,
     sink,
