@@ -3,17 +3,17 @@
 # nginx's empty_gif, measured in the same run. wrk cycles through >= 10,000 distinct v2 tokens (a Lua
 # script), pixel and click, with the Redis and the SQLite store. Prints one Markdown table of medians.
 #
-# Usage: scripts/bench/tracker.sh [-d seconds] [-c connections] [-r runs] [-n tokens] [-t wrk-threads] [-w tracker-workers] [-W warm-up-seconds]
+# Usage: scripts/bench/tracker.sh [-d seconds] [-c connections] [-r runs] [-n tokens] [-t wrk-threads] [-w tracker-workers] [-W warm-up-seconds] [-a "extra tracker flags"]
 # Besides req/s and latency it reports each server's CPU time per request (user + sys of its processes, from
 # /proc, over the measured run): on a shared machine that moves much less than req/s does.
 # Needs: wrk, nginx (nginx-light is enough), redis-server, bun (apt-get install wrk nginx-light redis-server).
 set -euo pipefail
 
-duration=10 connections=64 runs=3 tokens=20000 threads=2 workers=1 warmup=2
-while getopts "d:c:r:n:t:w:W:" opt; do
+duration=10 connections=64 runs=3 tokens=20000 threads=2 workers=1 warmup=2 extra=""
+while getopts "d:c:r:n:t:w:W:a:" opt; do
   case $opt in
-    d) duration=$OPTARG ;; c) connections=$OPTARG ;; r) runs=$OPTARG ;; n) tokens=$OPTARG ;; t) threads=$OPTARG ;; w) workers=$OPTARG ;; W) warmup=$OPTARG ;;
-    *) sed -n '2,8p' "$0"; exit 2 ;;
+    d) duration=$OPTARG ;; c) connections=$OPTARG ;; r) runs=$OPTARG ;; n) tokens=$OPTARG ;; t) threads=$OPTARG ;; w) workers=$OPTARG ;; W) warmup=$OPTARG ;; a) extra=$OPTARG ;;
+    *) sed -n '2,9p' "$0"; exit 2 ;;
   esac
 done
 (( tokens >= 10000 )) || { echo "tracker.sh: use at least 10000 tokens (-n)" >&2; exit 2; }
@@ -99,7 +99,7 @@ for store in redis sqlite; do
     sqlite) url="sqlite:$work/store.db" ;;
   esac
   MTATRACK_LINK_KEYS=$key bun "$root/src/main.ts" tracker -in_hostport "127.0.0.1:$port" --store "$url" \
-    --spool "$work/tracker-$store.spool" --workers "$workers" --log-level warn 2>> "$work/tracker.log" & tracker_pid=$!
+    --spool "$work/tracker-$store.spool" --workers "$workers" --log-level warn $extra 2>> "$work/tracker.log" & tracker_pid=$!
   pids+=($tracker_pid)
   wait_http "http://127.0.0.1:$port/robots.txt"
   warm "http://127.0.0.1:$nginx_port" "$work/pixel.txt"
@@ -120,7 +120,7 @@ median() { sort -g | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] 
 echo
 # The CPU model too: ratios move with the machine (session 5's AMD VM and session 6's Xeon differ by 1.5x).
 cpu_model=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null || true)
-echo "wrk -t$threads -c$connections -d${duration}s, $tokens distinct tokens, median of $runs runs, tracker workers $workers, $(nproc) CPUs (${cpu_model:-unknown model}), load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "wrk -t$threads -c$connections -d${duration}s, $tokens distinct tokens, median of $runs runs, tracker workers $workers${extra:+, tracker flags $extra}, $(nproc) CPUs (${cpu_model:-unknown model}), load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 echo "| store | request | tracker req/s | p50 ms | p99 ms | nginx empty_gif req/s | ratio | ratio per run | errors | tracker CPU µs/req | redis-server µs/req | nginx CPU µs/req |"
 echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
