@@ -361,7 +361,8 @@ export async function serveWire(handler: WireHandler, opts: WireServeOptions): P
   const sweep = setInterval(() => {
     const limit = Date.now() - headTimeoutSeconds * 1000;
     for (const c of conns) {
-      if (c.headSince > 0 && c.headSince < limit && c.buffer.length > 0 && !c.closing && !c.gone) {
+      // A paused connection's next head is waiting on us (answers not yet written), not on the client.
+      if (c.headSince > 0 && c.headSince < limit && c.buffer.length > 0 && !c.paused && !c.closing && !c.gone) {
         c.buffer = "";
         enqueue(c, bare(408));
         c.closing = true;
