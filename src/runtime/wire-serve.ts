@@ -309,6 +309,8 @@ export async function serveWire(handler: WireHandler, opts: WireServeOptions): P
     data(socket: BunSocket, chunk: Buffer) {
       const c = socket.data;
       if (c.closing || c.gone) return;
+      // Bun's socket timeout runs from when it is set, not from the last byte: set again, it is an idle timeout.
+      socket.timeout(idleTimeoutSeconds);
       try {
         if (c.buffer.length === 0) c.headSince = Date.now();
         // Bun.listen hands over a Buffer (its default binaryType).
@@ -328,6 +330,7 @@ export async function serveWire(handler: WireHandler, opts: WireServeOptions): P
     },
     drain(socket: BunSocket) {
       const c = socket.data;
+      socket.timeout(idleTimeoutSeconds);
       while (c.backlog.length > 0 && !c.gone) {
         const piece = c.backlog[0]!;
         const written = socket.write(piece);
@@ -346,7 +349,7 @@ export async function serveWire(handler: WireHandler, opts: WireServeOptions): P
       conns.delete(c);
     },
     timeout(socket: BunSocket) {
-      // Idle for idleTimeoutSeconds (no bytes either way): closed, as Bun.serve does.
+      // Nothing received (or drained) for idleTimeoutSeconds, in Bun's 4-second ticks: closed, as Bun.serve does.
       const c = socket.data;
       c.gone = true;
       socket.end();

@@ -190,6 +190,29 @@ describe("serveWire", () => {
     expect(c.text()).toStartWith("HTTP/1.1 408 Request Timeout\r\n");
   });
 
+  test("the idle timeout closes a quiet connection, never a busy one (Bun's socket timeout must be set again on activity)", async () => {
+    let calls = 0;
+    const s = await start(() => {
+      calls++;
+      return new Response("ok");
+    }, { idleTimeoutSeconds: 5 });
+    const busy = await open(s.port);
+    const quiet = await open(s.port);
+    let quietClosedAt = 0;
+    void quiet.closed.then(() => (quietClosedAt = Date.now()));
+    const started = Date.now();
+    // Bun counts socket timeouts in 4-second ticks: 5 s is two ticks, so the quiet one goes 4-8 s in.
+    for (let i = 1; Date.now() - started < 12_000; i++) {
+      busy.socket.write(get("/"));
+      await busy.until((t) => count(t, "\r\n\r\nok") === i);
+      await Bun.sleep(400);
+    }
+    expect(quietClosedAt).toBeGreaterThan(0);
+    expect(busy.socket.destroyed).toBe(false);
+    busy.socket.destroy();
+    expect(calls).toBeGreaterThan(15);
+  }, 30_000);
+
   test("a handler that throws or rejects gets a bare 500, and the error is reported", async () => {
     const reported: string[] = [];
     const s = await start((req) => {
