@@ -4,14 +4,14 @@
 # the process's memory and the store's size every 15 s, and at the end compares the events delivered with
 # the requests answered. What it shows: memory and disk stay flat under sustained load, and no event is lost.
 #
-# Usage: scripts/bench/serve-soak.sh [-d seconds] [-n messages] [-c connections]
+# Usage: scripts/bench/serve-soak.sh [-d seconds] [-n messages] [-c connections] [-a "extra serve flags"]
 # Needs: wrk, bun (apt-get install wrk).
 set -euo pipefail
 
-duration=150 messages=150000 connections=64
-while getopts "d:n:c:" opt; do
+duration=150 messages=150000 connections=64 extra=""
+while getopts "d:n:c:a:" opt; do
   case $opt in
-    d) duration=$OPTARG ;; n) messages=$OPTARG ;; c) connections=$OPTARG ;;
+    d) duration=$OPTARG ;; n) messages=$OPTARG ;; c) connections=$OPTARG ;; a) extra=$OPTARG ;;
     *) sed -n '6,7p' "$0"; exit 2 ;;
   esac
 done
@@ -43,7 +43,7 @@ mkfifo "$work/events"
 wc -l < "$work/events" > "$work/events.count" &
 counter_pid=$!
 MTATRACK_LINK_KEYS=$key bun "$root/src/main.ts" serve --tracker-hostport "127.0.0.1:$port" --store "sqlite:$work/store.db" \
-  --log-level warn > "$work/events" 2> "$work/serve.log" & serve_pid=$!
+  --log-level warn $extra > "$work/events" 2> "$work/serve.log" & serve_pid=$!
 for _ in $(seq 1 100); do curl -fs -o /dev/null "http://127.0.0.1:$port/robots.txt" && break; sleep 0.1; done
 
 sample() {
@@ -54,7 +54,7 @@ sample() {
   echo "$1 rss $((rss / 1024)) MB, peak $((hwm / 1024)) MB, store $((db / 1024)) MB"
 }
 
-echo "serve-soak: $messages messages (opens and clicks), wrk -t2 -c$connections -d${duration}s, $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "serve-soak: $messages messages (opens and clicks), wrk -t2 -c$connections -d${duration}s${extra:+, serve flags $extra}, $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
 PATHS_FILE=$work/paths.txt wrk -t2 -c"$connections" -d"${duration}s" -s "$root/scripts/bench/tracker.lua" "http://127.0.0.1:$port" > "$work/wrk.txt" &
 wrk_pid=$!
 elapsed=0
