@@ -113,7 +113,7 @@ export async function serve(handler: ServeHandler, opts: ServeOptions): Promise<
     return new Response(null, { status: 500 });
   };
   const scheme = tls ? "https" : "http";
-  const shown = (host: string, p: number) => `${scheme}://${wildcard ? "127.0.0.1" : host.includes(":") ? `[${host}]` : host}:${p}/`;
+  const shown = (host: string, p: number) => listenUrl(scheme, host, p);
 
   if (runtime.Bun && opts.httpServer === "mtatrack") {
     const { serveWire } = await import("./wire-serve.ts");
@@ -137,15 +137,7 @@ export async function serve(handler: ServeHandler, opts: ServeOptions): Promise<
         },
         error: fail,
       });
-    let server: BunServer;
-    if (wildcard) {
-      // "::" takes IPv6 and IPv4 on a dual-stack system; where IPv6 is off, fall back to IPv4 only.
-      try {
-        server = start("::");
-      } catch {
-        server = start("0.0.0.0");
-      }
-    } else server = start(opts.hostname!);
+    const server = bindHost(opts.hostname, start);
     return {
       url: shown(opts.hostname ?? "", server.port),
       port: server.port,
@@ -178,6 +170,24 @@ export async function serve(handler: ServeHandler, opts: ServeOptions): Promise<
     };
   }
   throw new Error("Cannot listen for HTTP: this runtime is neither Bun nor Deno");
+}
+
+/**
+ * Binds with `start` on `hostname`; "" or undefined is every interface: "::" takes IPv6 and IPv4 on a
+ * dual-stack system, and where IPv6 is off, "0.0.0.0" takes IPv4 only.
+ */
+export function bindHost<T>(hostname: string | undefined, start: (hostname: string) => T): T {
+  if (hostname) return start(hostname);
+  try {
+    return start("::");
+  } catch {
+    return start("0.0.0.0");
+  }
+}
+
+/** The URL a listener is reached at: a wildcard host is shown as 127.0.0.1 so it can be fetched. */
+export function listenUrl(scheme: string, hostname: string, port: number): string {
+  return `${scheme}://${!hostname ? "127.0.0.1" : hostname.includes(":") ? `[${hostname}]` : hostname}:${port}/`;
 }
 
 function sleep(ms: number): Promise<void> {

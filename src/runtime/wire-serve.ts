@@ -14,7 +14,7 @@
  * - A head not complete within `headTimeoutSeconds` of its first byte gets 408 (slow-header clients).
  */
 import { parseRequestHead, type HeadFields, type RequestHead, type WireForm } from "../core/http1-head.ts";
-import type { ServeHandle, ServeOptions, ServeRequest } from "./serve.ts";
+import { bindHost, listenUrl, type ServeHandle, type ServeOptions, type ServeRequest } from "./serve.ts";
 
 /** A handler that may answer with a Response or with bytes laid out in advance (a {@link WireForm}). */
 export type WireHandler = (req: ServeRequest, info: { remoteAddress: string }) => Response | WireForm | Promise<Response | WireForm>;
@@ -108,7 +108,6 @@ export async function serveWire(handler: WireHandler, opts: WireServeOptions): P
   if (!Bun) throw new Error("The mtatrack HTTP server needs Bun (Bun.listen)");
   const { port, tls = null, idleTimeoutSeconds = 10, onError, reusePort = false, maxHeadBytes = 16 * 1024,
     headTimeoutSeconds = 10, maxPipelined = 32 } = opts;
-  const wildcard = !opts.hostname;
   const conns = new Set<Conn>();
   let stopping = false;
 
@@ -379,21 +378,13 @@ export async function serveWire(handler: WireHandler, opts: WireServeOptions): P
     Bun.listen({ hostname, port, reusePort, ...(tls ? { tls } : {}), socket: handlers });
   let listener: BunListener;
   try {
-    if (wildcard) {
-      // "::" takes IPv6 and IPv4 on a dual-stack system; where IPv6 is off, fall back to IPv4 only.
-      try {
-        listener = start("::");
-      } catch {
-        listener = start("0.0.0.0");
-      }
-    } else listener = start(opts.hostname!);
+    listener = bindHost(opts.hostname, start);
   } catch (err) {
     clearInterval(sweep);
     throw err;
   }
-  const host = opts.hostname ?? "";
   return {
-    url: `${scheme}://${wildcard ? "127.0.0.1" : host.includes(":") ? `[${host}]` : host}:${listener.port}/`,
+    url: listenUrl(scheme, opts.hostname ?? "", listener.port),
     port: listener.port,
     async close({ graceMs = 10_000 } = {}) {
       // Stop accepting; idle connections close now, busy ones after their last answer; after the grace
