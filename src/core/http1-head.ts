@@ -77,6 +77,7 @@ const FIELD_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 // Visible ASCII, obs-text, space and tab; no CR, LF or other controls.
 const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 const TARGET = /^[\x21-\x7e\x80-\xff]+$/;
+const BARE_LF = /(?:^|[^\r])\n/;
 
 const fail = (status: HeadError["status"], reason: string): HeadError => ({ kind: "error", status, reason });
 
@@ -92,7 +93,11 @@ export function parseRequestHead(buffer: string, limits: HeadLimits): HeadParse 
   let start = 0;
   while (start < 8 && buffer.startsWith("\r\n", start)) start += 2;
   const end = buffer.indexOf("\r\n\r\n", start);
-  if (end < 0) return buffer.length > maxHeadBytes ? fail(431, "request head too large") : INCOMPLETE;
+  if (end < 0) {
+    if (buffer.length > maxHeadBytes) return fail(431, "request head too large");
+    // Lines ended by a bare LF would never make the CRLF CRLF we wait for: refuse now, not at the head timeout.
+    return BARE_LF.test(buffer) ? fail(400, "line ended by a bare LF") : INCOMPLETE;
+  }
   const length = end + 4;
   if (length > maxHeadBytes) return fail(431, "request head too large");
 

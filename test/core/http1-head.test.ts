@@ -59,6 +59,8 @@ describe("parseRequestHead", () => {
     ["a space before the colon", "GET / HTTP/1.1\r\nHost : t\r\n\r\n", 400],
     ["a field without a colon", "GET / HTTP/1.1\r\nHost: t\r\nnonsense\r\n\r\n", 400],
     ["a bare LF inside a field", "GET / HTTP/1.1\r\nHost: t\r\nX-A: 1\nX-B: 2\r\n\r\n", 400],
+    ["lines ended by bare LFs, before any CRLF CRLF", "GET / HTTP/1.1\nHost: t\n\n", 400],
+    ["a bare LF after the request line, head unfinished", "GET / HTTP/1.1\r\nHost: t\n", 400],
     ["a control character in a value", "GET / HTTP/1.1\r\nHost: t\r\nX-A: a\x00b\r\n\r\n", 400],
     ["a request line of two parts", "GET /\r\nHost: t\r\n\r\n", 400],
     ["a request line of four parts", "GET / x HTTP/1.1\r\nHost: t\r\n\r\n", 400],
