@@ -202,7 +202,12 @@ export async function serveWire(handler: WireHandler, opts: WireServeOptions): P
 
   /** Writes the ready answers at the head of the queue; then ends, or reads on. */
   const flush = (c: Conn) => {
-    while (c.queue.length > 0 && c.queue[0]!.out !== null) write(c, c.queue.shift()!.out!);
+    while (c.queue.length > 0 && c.queue[0]!.out !== null) {
+      const out = c.queue.shift()!.out!;
+      write(c, out);
+      // Nothing may follow an answer that said Connection: close.
+      if (out.close) c.queue.length = 0;
+    }
     settle(c);
   };
   const settle = (c: Conn) => {
@@ -251,14 +256,15 @@ export async function serveWire(handler: WireHandler, opts: WireServeOptions): P
   };
   const scheme = tls ? "https" : "http";
 
-  const serveOne = (c: Conn, head: RequestHead) => {
+  /** Hands one request to the handler; true when its answer closes the connection. */
+  const serveOne = (c: Conn, head: RequestHead): boolean => {
     const target = head.target;
     let url: string;
     if (target.charCodeAt(0) === 0x2f) url = `${scheme}://${authority(head.fields)}${target}`;
     else if (/^https?:\/\/[^/?#]+/i.test(target)) url = target;
     else {
       enqueue(c, bare(400));
-      return;
+      return true;
     }
     // A body is never read: answer, then close, so it is not taken for the next request.
     const close = !head.keepAlive || head.hasBody;
@@ -268,9 +274,10 @@ export async function serveWire(handler: WireHandler, opts: WireServeOptions): P
     } catch (err) {
       report(err);
       enqueue(c, bare(500));
-      return;
+      return true;
     }
     enqueue(c, result instanceof Promise ? result.then((r) => answer(r, head, close)) : answer(result, head, close));
+    return close;
   };
 
   const readRequests = (c: Conn) => {
@@ -291,8 +298,7 @@ export async function serveWire(handler: WireHandler, opts: WireServeOptions): P
       }
       c.buffer = c.buffer.length === parsed.length ? "" : c.buffer.slice(parsed.length);
       c.headSince = c.buffer.length > 0 ? Date.now() : 0;
-      serveOne(c, parsed);
-      if (!parsed.keepAlive || parsed.hasBody) c.closing = true;
+      if (serveOne(c, parsed)) c.closing = true;
     }
     settle(c);
   };
