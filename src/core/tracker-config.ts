@@ -45,9 +45,11 @@ export interface TrackerConfig {
   tls: { certPath: string; keyPath: string } | null;
   /** Worker processes sharing the port (1: this process serves). */
   workers: number;
-  /** "mtatrack": the project's own HTTP/1.1 server (Bun only; Deno uses its own); "runtime": the runtime's own (Bun's serve). */
-  httpServer: "mtatrack" | "runtime";
+  httpServer: HttpServerKind;
 }
+
+/** "mtatrack": the project's own HTTP/1.1 server (Bun only; Deno uses its own); "runtime": the runtime's own (Bun's serve). */
+export type HttpServerKind = "mtatrack" | "runtime";
 
 const reasons: readonly MachineReason[] = ["apple-mpp", "google-proxy", "yahoo-proxy", "microsoft-safelinks", "security-scanner", "bot-user-agent"];
 
@@ -92,7 +94,7 @@ export function resolveTrackerConfig(args: TrackerArgs, env: Env): Readonly<Trac
   });
 }
 
-function parseHttpServer(value: string): "mtatrack" | "runtime" {
+function parseHttpServer(value: string): HttpServerKind {
   if (value === "mtatrack" || value === "runtime") return value;
   throw new RangeError(`Cannot use --http-server "${value}": expected mtatrack (the tracker's own, the default) or runtime (the runtime's own)`);
 }

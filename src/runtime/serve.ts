@@ -3,6 +3,7 @@
  * (`Deno.serve`) behind one `serve(handler, opts)`. Handlers are web-standard and get the peer address.
  */
 import type { WireForm } from "../core/http1-head.ts";
+import type { HttpServerKind } from "../core/tracker-config.ts";
 
 /** What a handler learns about the connection. */
 export interface ServeConnInfo {
@@ -45,8 +46,6 @@ export interface ServeOptions {
    */
   wireHandler?: (req: ServeRequest, info: ServeConnInfo) => Response | WireForm | Promise<Response | WireForm>;
 }
-
-export type HttpServerKind = "mtatrack" | "runtime";
 
 export interface ServeHandle {
   /** e.g. `http://127.0.0.1:8888/` (a wildcard host is shown as 127.0.0.1 so it can be fetched). */

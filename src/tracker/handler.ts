@@ -133,8 +133,9 @@ function buildHandler(deps: TrackerHandlerDeps, wire: boolean): TrackerWireHandl
   const gifBlob = new Blob([TRANSPARENT_GIF], { type: "image/gif" });
   const redirectHeaders = { ...base, "Content-Type": "text/plain", "Cache-Control": "no-store, max-age=0" };
   // The same answers laid out for the wire, once.
-  const pixelForm: WireForm = { status: 200, fields: fieldLines(gifHeaders), body: TRANSPARENT_GIF };
-  const pixelHeadForm: WireForm = { status: 200, fields: fieldLines(gifHeaders), body: null, headLength: TRANSPARENT_GIF.length };
+  const gifFields = fieldLines(gifHeaders);
+  const pixelForm: WireForm = { status: 200, fields: gifFields, body: TRANSPARENT_GIF };
+  const pixelHeadForm: WireForm = { status: 200, fields: gifFields, body: null, headLength: TRANSPARENT_GIF.length };
   const redirectFields = fieldLines(redirectHeaders);
   const pixel = (head: boolean): Answer => {
     if (wire) return head ? pixelHeadForm : pixelForm;
