@@ -39,7 +39,6 @@ interface BunSocket {
   write(data: string | Uint8Array): number;
   end(): void;
   terminate(): void;
-  timeout(seconds: number): void;
   pause?(): void;
   resume?(): void;
 }
@@ -58,7 +57,6 @@ interface BunListenLike {
       data(s: BunSocket, chunk: Buffer): void;
       drain(s: BunSocket): void;
       close(s: BunSocket): void;
-      timeout(s: BunSocket): void;
       error(s: BunSocket, err: Error): void;
     };
   }): BunListener;
@@ -79,6 +77,8 @@ interface Conn {
   buffer: string;
   /** When the head now in `buffer` began (ms), for the head timeout; 0 when the buffer is empty. */
   headSince: number;
+  /** When the client last sent bytes or took written ones (ms), for the idle timeout. */
+  lastActive: number;
   /** Answers waiting on earlier ones or on the handler. */
   queue: Slot[];
   /** Bytes the socket did not take yet. */
@@ -306,18 +306,17 @@ export async function serveWire(handler: WireHandler, opts: WireServeOptions): P
   const handlers = {
     open(socket: BunSocket) {
       // Read once: every request of the connection has this peer.
-      const c: Conn = { socket, peer: socket.remoteAddress ?? "", buffer: "", headSince: 0, queue: [], backlog: [], closing: false, paused: false, gone: false };
+      const c: Conn = { socket, peer: socket.remoteAddress ?? "", buffer: "", headSince: 0, lastActive: Date.now(), queue: [], backlog: [], closing: false, paused: false, gone: false };
       socket.data = c;
       conns.add(c);
-      socket.timeout(idleTimeoutSeconds);
     },
     data(socket: BunSocket, chunk: Buffer) {
       const c = socket.data;
       if (c.closing || c.gone) return;
-      // Bun's socket timeout runs from when it is set, not from the last byte: set again, it is an idle timeout.
-      socket.timeout(idleTimeoutSeconds);
       try {
-        if (c.buffer.length === 0) c.headSince = Date.now();
+        const now = Date.now();
+        c.lastActive = now;
+        if (c.buffer.length === 0) c.headSince = now;
         // Bun.listen hands over a Buffer (its default binaryType).
         c.buffer += chunk.toString("latin1");
         // A paused connection may still deliver what was in flight; beyond this it is not a client we serve.
@@ -335,7 +334,7 @@ export async function serveWire(handler: WireHandler, opts: WireServeOptions): P
     },
     drain(socket: BunSocket) {
       const c = socket.data;
-      socket.timeout(idleTimeoutSeconds);
+      c.lastActive = Date.now();
       while (c.backlog.length > 0 && !c.gone) {
         const piece = c.backlog[0]!;
         const written = socket.write(piece);
@@ -353,28 +352,33 @@ export async function serveWire(handler: WireHandler, opts: WireServeOptions): P
       c.gone = true;
       conns.delete(c);
     },
-    timeout(socket: BunSocket) {
-      // Nothing received (or drained) for idleTimeoutSeconds, in Bun's 4-second ticks: closed, as Bun.serve does.
-      const c = socket.data;
-      c.gone = true;
-      socket.end();
-    },
     error() {
       // A reset or a TLS failure ends that connection; close() follows and cleans up.
     },
   };
 
-  // Slow heads: Bun's idle timeout restarts on every byte, so a client sending one byte every few seconds
-  // would hold its connection for ever. Once a second, a head older than the limit gets 408.
+  // Once a second: a connection that sent nothing and took nothing for idleTimeoutSeconds is closed, and a
+  // head older than headTimeoutSeconds gets 408 (else a client sending a byte every few seconds would hold
+  // its connection for ever). Not Bun's socket timeout: it runs from when it is set, so it would have to be
+  // set again on every request, a native call each time.
   const sweep = setInterval(() => {
-    const limit = Date.now() - headTimeoutSeconds * 1000;
+    const now = Date.now();
+    const limit = now - headTimeoutSeconds * 1000;
+    const idleSince = now - idleTimeoutSeconds * 1000;
     for (const c of conns) {
+      if (c.gone) continue;
       // A paused connection's next head is waiting on us (answers not yet written), not on the client.
-      if (c.headSince > 0 && c.headSince < limit && c.buffer.length > 0 && !c.paused && !c.closing && !c.gone) {
+      if (c.headSince > 0 && c.headSince < limit && c.buffer.length > 0 && !c.paused && !c.closing) {
         c.buffer = "";
         enqueue(c, bare(408));
         c.closing = true;
         settle(c);
+      } else if (c.lastActive < idleSince && c.queue.length === 0) {
+        // An answer still owed (the store is slow) is not the client's idleness; one it does not take is, and
+        // its connection is reset: a FIN would queue behind the bytes it is not reading.
+        c.gone = true;
+        if (c.backlog.length > 0) c.socket.terminate();
+        else c.socket.end();
       }
     }
   }, 1000);
