@@ -23,6 +23,16 @@ export interface WireForm {
   readonly headLength?: number;
 }
 
+/**
+ * What a handler reads of a request: a web `Request` has it, and so does the light one the mtatrack server
+ * builds from a parsed head (one shape for runtime/serve.ts and the tracker's handler).
+ */
+export interface RequestView {
+  readonly method: string;
+  readonly url: string;
+  readonly headers: { get(name: string): string | null };
+}
+
 export interface HeadLimits {
   /** Longest head (request line, fields, the blank line), in bytes; beyond it the answer is 431. */
   maxHeadBytes: number;

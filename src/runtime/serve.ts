@@ -2,8 +2,9 @@
  * @module HTTP listening on Bun (`Bun.serve`, or the project's own server on `Bun.listen`) or Deno
  * (`Deno.serve`) behind one `serve(handler, opts)`. Handlers are web-standard and get the peer address.
  */
-import type { WireForm } from "../core/http1-head.ts";
+import type { RequestView } from "../core/http1-head.ts";
 import type { HttpServerKind } from "../core/tracker-config.ts";
+import type { WireHandler } from "./wire-serve.ts";
 
 /** What a handler learns about the connection. */
 export interface ServeConnInfo {
@@ -12,11 +13,7 @@ export interface ServeConnInfo {
 }
 
 /** What a handler reads of a request: a web `Request` has it, and so does the mtatrack server's light one. */
-export interface ServeRequest {
-  readonly method: string;
-  readonly url: string;
-  readonly headers: { get(name: string): string | null };
-}
+export type ServeRequest = RequestView;
 
 export type ServeHandler = (req: ServeRequest, info: ServeConnInfo) => Response | Promise<Response>;
 
@@ -44,7 +41,7 @@ export interface ServeOptions {
    * For the mtatrack server: the same handler answering pixels and redirects as wire forms, written without
    * a Response. @default the handler
    */
-  wireHandler?: (req: ServeRequest, info: ServeConnInfo) => Response | WireForm | Promise<Response | WireForm>;
+  wireHandler?: WireHandler;
 }
 
 export interface ServeHandle {

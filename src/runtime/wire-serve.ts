@@ -14,10 +14,10 @@
  * - A head not complete within `headTimeoutSeconds` of its first byte gets 408 (slow-header clients).
  */
 import { parseRequestHead, type HeadFields, type RequestHead, type WireForm } from "../core/http1-head.ts";
-import { bindHost, listenUrl, type ServeHandle, type ServeOptions, type ServeRequest } from "./serve.ts";
+import { bindHost, listenUrl, type ServeConnInfo, type ServeHandle, type ServeOptions, type ServeRequest } from "./serve.ts";
 
 /** A handler that may answer with a Response or with bytes laid out in advance (a {@link WireForm}). */
-export type WireHandler = (req: ServeRequest, info: { remoteAddress: string }) => Response | WireForm | Promise<Response | WireForm>;
+export type WireHandler = (req: ServeRequest, info: ServeConnInfo) => Response | WireForm | Promise<Response | WireForm>;
 
 export interface WireServeOptions extends ServeOptions {
   /** Longest request head accepted (431 beyond). @default 16384 */

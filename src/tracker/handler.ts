@@ -8,7 +8,7 @@ import { parseAddress, type CidrSet, type ParsedAddress } from "../core/cidr-set
 import { resolveClientAddress, truncateAddress, type TruncateOptions } from "../core/client-address.ts";
 import type { DecodeFailure, DecodedLink, LinkCodec } from "../core/link-codec.ts";
 import type { MachineClassifier } from "../core/machine-verdict.ts";
-import type { WireForm } from "../core/http1-head.ts";
+import type { RequestView, WireForm } from "../core/http1-head.ts";
 import { buildTrackingEvent, eventIdFromBytes } from "../core/tracking-event.ts";
 import { silentLogger, type Logger } from "../log.ts";
 import type { EventSink } from "./event-sink.ts";
@@ -29,11 +29,7 @@ export interface ConnInfo {
 }
 
 /** What the handler reads of a request: a web `Request` has it, and so does a light one from our own server. */
-export interface TrackerRequest {
-  readonly method: string;
-  readonly url: string;
-  readonly headers: { get(name: string): string | null };
-}
+export type TrackerRequest = RequestView;
 
 /** Answers synchronously when it can (robots, refusals, HEAD), else once the hit's event is durable. */
 export type TrackerHandler = (req: TrackerRequest, info: ConnInfo) => Response | Promise<Response>;
