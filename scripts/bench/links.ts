@@ -3,14 +3,15 @@
  * `--runs 7` gives 70 rounds; `--ms 300` is each case's time per 10 rounds; `--stock` runs codec and floor on
  * the stock node:zlib / node:crypto primitives instead of nativePrimitives (the before of BENCHMARKS.md).
  *
- * Prints encode and verify+decode operations per second for v1 and v2, and in the same run the cost floor of
- * decoding: bare inflate + HMAC-SHA256 (v2 only) + JSON.parse on exactly the bytes the token carries, with no
+ * Prints encode and verify+decode operations per second for v1, v2 (compact: the preset dictionary) and
+ * v2-plain, and in the same run the cost floor of decoding: bare inflate + HMAC-SHA256 (v2 only) + JSON.parse on exactly the bytes the token carries, with no
  * codec around them. The ratio codec/floor is the figure to compare across machines. Medians of several runs,
  * measured in short interleaved rounds so a noisy neighbour hits codec and floor alike.
  */
 import process from "node:process";
 import { createLinkCodec, type LinkFields } from "../../src/core/link-codec.ts";
 import { parseKeyRing } from "../../src/core/key-ring.ts";
+import { dictionaryIdOf, V2_DICTIONARY } from "../../src/core/link-dictionary.ts";
 import { nativePrimitives, stockPrimitives } from "../../src/runtime/codec-primitives.ts";
 
 const arg = (name: string, fallback: number) => {
@@ -34,6 +35,7 @@ const fields: LinkFields = {
 const now = Date.now();
 const v1 = codec.encode(fields, { format: "v1" });
 const v2 = codec.encode(fields);
+const v2Plain = codec.encode(fields, { format: "v2-plain" });
 
 // The floor works on what the token carries, already out of base64: the compressed payload, and for v2 the
 // signed text and the key. It is the least any decoder must do: authenticate, inflate, parse.
@@ -43,6 +45,8 @@ const v1Zipped = Uint8Array.fromBase64(v1, { alphabet: "base64url" });
 const [, , v2Payload] = v2.split(".");
 const v2Zipped = Uint8Array.fromBase64(v2Payload!, { alphabet: "base64url" });
 const v2Signed = enc.encode(v2.slice(0, v2.lastIndexOf(".")));
+// Compact unless the runtime cannot write the dictionary (Deno): then the floor inflates a plain stream.
+const v2Dictionary = dictionaryIdOf(v2Zipped) === null ? undefined : V2_DICTIONARY;
 const secret = keys[0]!.secret;
 const CAP = 8192;
 
@@ -50,12 +54,14 @@ let sink = 0; // keeps results alive so no engine can drop the work
 const cases: Record<string, () => void> = {
   "v1 encode": () => { sink += codec.encode(fields, { format: "v1" }).length; },
   "v2 encode": () => { sink += codec.encode(fields).length; },
+  "v2-plain encode": () => { sink += codec.encode(fields, { format: "v2-plain" }).length; },
   "v1 decode": () => { sink += codec.decode(v1, { now }).ok ? 1 : 0; },
   "v2 verify+decode": () => { sink += codec.decode(v2, { now }).ok ? 1 : 0; },
+  "v2-plain verify+decode": () => { sink += codec.decode(v2Plain, { now }).ok ? 1 : 0; },
   "v1 floor (inflate + JSON.parse)": () => { sink += JSON.parse(dec.decode(P.inflate(v1Zipped, CAP))).act.length; },
   "v2 floor (HMAC + inflate + JSON.parse)": () => {
     sink += P.hmacSha256(secret, v2Signed)[0]!;
-    sink += JSON.parse(dec.decode(P.inflate(v2Zipped, CAP))).a.length;
+    sink += JSON.parse(dec.decode(P.inflate(v2Zipped, CAP, v2Dictionary))).a.length;
   },
 };
 
@@ -91,7 +97,7 @@ const runtime = "Bun" in globalThis ? `bun ${process.versions.bun}` : "Deno" in 
 const fmt = (n: number) => Math.round(n).toLocaleString("en-US").padStart(11);
 const pct = (xs: number[]) => `${(median(xs) * 100).toFixed(0).padStart(10)} %`;
 const out = [
-  `link codec benchmark (${runtime}, ${STOCK || P === stockPrimitives ? "stock" : "native"} primitives; medians of ${RUNS * 10} rounds of ${MS / 10} ms per case; v1 token ${v1.length} chars, v2 token ${v2.length} chars)`,
+  `link codec benchmark (${runtime}, ${STOCK || P === stockPrimitives ? "stock" : "native"} primitives; medians of ${RUNS * 10} rounds of ${MS / 10} ms per case; v1 token ${v1.length} chars, v2 token ${v2.length} chars, v2-plain ${v2Plain.length})`,
   ...Object.keys(cases).map((name) => `  ${name.padEnd(40)} ${fmt(m[name]!)} ops/s`),
   `  v1 decode / v1 floor (median per round)  ${pct(ratios.v1)}`,
   `  v2 verify+decode / v2 floor (per round)  ${pct(ratios.v2)}`,

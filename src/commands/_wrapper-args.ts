@@ -15,7 +15,7 @@ export const wrapperArgs = {
   "track-click": bool("Wrap <a href> in tracked links (default false)", "track_click"),
   "track-text": bool("Also track links in text/plain parts (default false)"),
   "track-signed": bool("Rewrite DKIM-signed messages too, breaking the signature (default false)"),
-  "link-format": str("Token format of new links: v2 (signed, default) or v1 (the original's)", "v1|v2"),
+  "link-format": str("Token format of new links: v2 (signed, default), v2-plain (v2 without the preset dictionary, for trackers older than it) or v1 (the original's)", "v1|v2|v2-plain"),
   "tls-cert": str("PEM certificate chain: offer STARTTLS downstream (with --tls-key; reloaded on SIGHUP)", "path", "certfile"),
   "tls-key": str("PEM private key for --tls-cert", "path", "privkeyfile"),
   "upstream-insecure": bool("Do not verify the upstream MTA's certificate", "insecure_skip_verify"),

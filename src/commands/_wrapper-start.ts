@@ -25,7 +25,7 @@ import { listening, readFlagFile } from "./_start-helpers.ts";
  * @throws {CLIError} EARG.
  */
 export function requireSigningKey(config: Readonly<WrapperConfig>, keys: readonly LinkKey[]): void {
-  if (config.trackingUrl !== "" && config.linkFormat === "v2" && keys.length === 0) {
+  if (config.trackingUrl !== "" && config.linkFormat !== "v1" && keys.length === 0) {
     throw new CLIError("Cannot sign v2 links without a key: give --link-key kid:secret (or MTATRACK_LINK_KEYS), or --link-format v1", "EARG");
   }
 }

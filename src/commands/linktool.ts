@@ -34,16 +34,16 @@ const encode = defineCommand({
     "omit-rcpt": { type: "boolean", alias: ["omit_rcpt"], description: "Leave the recipient out of the link (v2)" },
     "target-link-url": { type: "string", alias: ["target_link_url"], description: "Click target, http(s) only (clicks only)", default: D.targetLinkUrl },
     "tracking-url": { type: "string", alias: ["tracking_url"], description: "Base URL of the tracker", default: D.trackingUrl },
-    format: { type: "enum", options: ["v1", "v2"], description: "v2 (signed, default) or v1 (the original's, unsigned)", default: "v2" },
+    format: { type: "enum", options: ["v1", "v2", "v2-plain"], description: "v2 (signed, default), v2-plain (v2 without the preset dictionary) or v1 (the original's, unsigned)", default: "v2" },
     "link-name": { type: "string", alias: ["link_name"], description: "Name of the link (v2)" },
     "expires-in": { type: "string", alias: ["expires_in"], description: "Expire after 3600, 90m, 12h, 30d or 2w (v2)" },
     "expires-at": { type: "string", alias: ["expires_at"], description: "Expire at these unix seconds (v2)" },
     ...keyArgs,
   },
   run({ args }) {
-    const format = args.format === "v1" ? "v1" : "v2";
+    const format = args.format === "v1" || args.format === "v2-plain" ? args.format : "v2";
     const codec = codecFrom(args);
-    if (format === "v2" && keysFromArgs(args, process.env).length === 0) throw new CLIError("A v2 link needs a key: pass --link-key kid:secret, set MTATRACK_LINK_KEYS, or use --format v1", "EARG");
+    if (format !== "v1" && keysFromArgs(args, process.env).length === 0) throw new CLIError("A v2 link needs a key: pass --link-key kid:secret, set MTATRACK_LINK_KEYS, or use --format v1", "EARG");
     const link = orUsageError(() => {
       const fields = encodeFields({ action: args.action, messageId: args["message-id"], rcptTo: args["rcpt-to"], omitRcpt: Boolean(args["omit-rcpt"]), targetLinkUrl: args["target-link-url"], linkName: args["link-name"], expiresIn: args["expires-in"], expiresAt: args["expires-at"] }, Date.now());
       return trackedUrl(args["tracking-url"], codec.encode(fields, { format }));

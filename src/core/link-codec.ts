@@ -2,9 +2,12 @@
  * @module The link codec: tracked-link tokens in the original's unsigned v1 format and mtatrack's signed v2.
  *
  * v1 = base64url-with-padding(zlib(JSON {"act","t_url","msg_id","rcpt"})), always starting "eJ".
- * v2 = "2." kid "." base64url(zlib(JSON)) "." base64url(HMAC-SHA256(key, everything before the last ".")[0..16]).
+ * v2 = "2." kid "." base64url(zlib(JSON)) "." base64url(HMAC-SHA256(key, everything before the last ".")[0..16]),
+ * its zlib stream written with the preset dictionary of link-dictionary.ts and fixed Huffman codes (or plain,
+ * as before the dictionary, on request).
  * The byte-by-byte format and test vectors are in docs/links.md.
  */
+import { dictionaryIdOf, V2_DICTIONARIES, V2_DICTIONARY } from "./link-dictionary.ts";
 
 /** What a link records when it is fetched. */
 export type LinkAction = "open" | "initial_open" | "click";
@@ -43,19 +46,36 @@ export type DecodeFailure =
 /** The outcome of decode: a value, never an exception. */
 export type DecodeResult = { ok: true; link: DecodedLink } | { ok: false; reason: DecodeFailure; message: string };
 
+/** How a zlib stream is written: zlib's defaults, or with a preset dictionary and/or fixed Huffman codes. */
+export interface DeflateOptions {
+  /** Written as a preset dictionary (RFC 1950 FDICT): the stream names it by its Adler-32. */
+  dictionary?: Uint8Array;
+  /** Fixed Huffman codes only (zlib's Z_FIXED): a few bytes longer, but nothing for the inflater to build. */
+  fixedCodes?: boolean;
+}
+
 /** Injected so core stays pure and still runs at native speed. */
 export interface CodecPrimitives {
   hmacSha256(key: Uint8Array, data: Uint8Array): Uint8Array;
   /** zlib (RFC 1950). */
-  deflate(data: Uint8Array): Uint8Array;
-  /** Throws RangeError past maxBytes, having inflated no more than about maxBytes. */
-  inflate(data: Uint8Array, maxBytes: number): Uint8Array;
+  deflate(data: Uint8Array, opts?: DeflateOptions): Uint8Array;
+  /**
+   * Throws RangeError past maxBytes, having inflated no more than about maxBytes. A stream that asks for a
+   * preset dictionary inflates only with that `dictionary`; without one it is refused like a broken stream.
+   */
+  inflate(data: Uint8Array, maxBytes: number, dictionary?: Uint8Array): Uint8Array;
 }
+
+/**
+ * The token formats the encoder writes: v1, v2 (with the preset dictionary: shorter), or v2-plain (v2 as
+ * written before the dictionary, for trackers that cannot read it yet). The decoder reads all three.
+ */
+export type LinkEncoding = "v1" | "v2" | "v2-plain";
 
 /** Encodes and decodes tokens under one key ring. */
 export interface LinkCodec {
   /** Returns the token, one URL path segment. @throws {RangeError} on fields it cannot carry. */
-  encode(fields: LinkFields, opts?: { format?: "v1" | "v2" }): string;
+  encode(fields: LinkFields, opts?: { format?: LinkEncoding }): string;
   /** Never throws; `now` is unix milliseconds. */
   decode(token: string, opts: { now: number }): DecodeResult;
 }
@@ -116,20 +136,22 @@ export function createLinkCodec({
   }
   const signer = keys[0];
 
-  function encode(fields: LinkFields, opts: { format?: "v1" | "v2" } = {}): string {
+  function encode(fields: LinkFields, opts: { format?: LinkEncoding } = {}): string {
     const format = opts.format ?? "v2";
-    checkFields(fields, format);
+    checkFields(fields, format === "v1" ? "v1" : "v2");
     let token: string;
     if (format === "v1") {
       const zipped = primitives.deflate(encoder.encode(toV1Json(fields)));
       token = zipped.toBase64({ alphabet: "base64url" });
-    } else if (format === "v2") {
+    } else if (format === "v2" || format === "v2-plain") {
       if (!signer) throw new RangeError("Cannot encode a v2 link without a link key");
-      const payload = primitives.deflate(encoder.encode(toV2Json(fields))).toBase64({ alphabet: "base64url", omitPadding: true });
+      const json = encoder.encode(toV2Json(fields));
+      const zipped = format === "v2" ? primitives.deflate(json, { dictionary: V2_DICTIONARY, fixedCodes: true }) : primitives.deflate(json);
+      const payload = zipped.toBase64({ alphabet: "base64url", omitPadding: true });
       const signed = `${V2_PREFIX}${signer.kid}.${payload}`;
       token = `${signed}.${tagOf(signer, signed)}`;
     } else {
-      throw new RangeError(`Unknown link format "${String(format)}": expected v1 or v2`);
+      throw new RangeError(`Unknown link format "${String(format)}": expected v1, v2 or v2-plain`);
     }
     if (token.length > maxTokenLength) throw new RangeError(`Link token would be ${token.length} characters, over the limit of ${maxTokenLength}`);
     return token;
@@ -169,7 +191,11 @@ export function createLinkCodec({
     // The tag is compared as text, so a flipped spare bit in its last character fails too.
     if (!constantTimeEqual(tagOf(key, token.slice(0, tagStart - 1)), tag)) return fail("bad-signature", "signature does not match");
     // Only authenticated bytes reach inflate and JSON.parse.
-    const data = inflateCapped(Uint8Array.fromBase64(payload, { alphabet: "base64url", lastChunkHandling: "loose" }));
+    const zipped = Uint8Array.fromBase64(payload, { alphabet: "base64url", lastChunkHandling: "loose" });
+    const wanted = dictionaryIdOf(zipped);
+    const dictionary = wanted === null ? undefined : V2_DICTIONARIES.get(wanted);
+    if (wanted !== null && !dictionary) return fail("malformed", `v2 payload asks for an unknown dictionary (id ${wanted.toString(16).padStart(8, "0")})`);
+    const data = inflateCapped(zipped, dictionary);
     if (!(data instanceof Uint8Array)) return data;
     const json = parseObject(data);
     if (!json) return fail("malformed", "v2 payload is not a JSON object");
@@ -221,9 +247,10 @@ export function createLinkCodec({
     return { ok: true, link: { format: "v1", kid: null, action, msgId, rcpt: rcpt === "" ? null : rcpt, targetUrl, linkName: null, expiresAt: null } };
   }
 
-  function inflateCapped(data: Uint8Array): Uint8Array | DecodeResult {
+  /** v1 passes no dictionary: the original never wrote one, so a v1 stream asking for one is malformed. */
+  function inflateCapped(data: Uint8Array, dictionary?: Uint8Array): Uint8Array | DecodeResult {
     try {
-      return primitives.inflate(data, maxInflatedBytes);
+      return primitives.inflate(data, maxInflatedBytes, dictionary);
     } catch (error) {
       if (error instanceof RangeError) return fail("inflate-cap", `payload inflates past ${maxInflatedBytes} bytes`);
       return fail("malformed", "payload is not a zlib stream");

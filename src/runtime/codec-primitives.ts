@@ -1,23 +1,40 @@
 /** @module The link codec's primitives on node:crypto and node:zlib, which Bun and Deno both implement natively. */
 import { createHmac } from "node:crypto";
 import zlib, { deflateSync, inflateSync } from "node:zlib";
-import type { CodecPrimitives } from "../core/link-codec.ts";
+import type { CodecPrimitives, DeflateOptions } from "../core/link-codec.ts";
+
+/** node:zlib's options for a {@link DeflateOptions}. */
+const zlibOptions = (opts: DeflateOptions = {}) => ({
+  ...(opts.dictionary ? { dictionary: opts.dictionary } : {}),
+  ...(opts.fixedCodes ? { strategy: zlib.constants.Z_FIXED } : {}),
+});
+
+let dictionaryDeflate: boolean | undefined;
+/** Whether this runtime's deflateSync writes a preset dictionary (the stream's FLG.FDICT bit): Deno's does not. */
+function deflateWritesDictionaries(): boolean {
+  dictionaryDeflate ??= (deflateSync(Uint8Array.of(1, 2, 3), { dictionary: Uint8Array.of(1, 2, 3) })[1]! & 0x20) !== 0;
+  return dictionaryDeflate;
+}
 
 /**
  * Native HMAC-SHA256 and zlib on the stock node:zlib calls (the path under Deno and Node). `inflate` passes
  * `maxOutputLength` to zlib, which stops the inflater as soon as the output would pass the cap (checked on
  * Bun and Deno: a 50 MB bomb stops after 4 KiB in under 1 ms), and reports it as a RangeError.
+ * Deno's deflate ignores `dictionary` (its inflate honours the one a stream asks for): there, a deflate asked
+ * for a dictionary writes a plain stream instead, which every decoder reads (a v2-plain payload).
  */
 export const stockPrimitives: CodecPrimitives = Object.freeze({
   hmacSha256(key: Uint8Array, data: Uint8Array): Uint8Array {
     return createHmac("sha256", key).update(data).digest();
   },
-  deflate(data: Uint8Array): Uint8Array {
-    return deflateSync(data);
+  deflate(data: Uint8Array, opts?: DeflateOptions): Uint8Array {
+    // Without the dictionary, fixed codes would only make the stream longer.
+    if (opts?.dictionary && !deflateWritesDictionaries()) return deflateSync(data);
+    return deflateSync(data, zlibOptions(opts));
   },
-  inflate(data: Uint8Array, maxBytes: number): Uint8Array {
+  inflate(data: Uint8Array, maxBytes: number, dictionary?: Uint8Array): Uint8Array {
     try {
-      return inflateSync(data, { maxOutputLength: Math.max(1, maxBytes) });
+      return inflateSync(data, { maxOutputLength: Math.max(1, maxBytes), ...(dictionary ? { dictionary } : {}) });
     } catch (error) {
       // Node, Bun and Deno all raise ERR_BUFFER_TOO_LARGE (a RangeError) for the cap; normalise it anyway.
       if ((error as { code?: unknown }).code === "ERR_BUFFER_TOO_LARGE") throw new RangeError(`inflated data passes ${maxBytes} bytes`, { cause: error });
@@ -74,15 +91,42 @@ const REUSED_INFLATE_MAX = 64 * 1024;
 /** Largest input the reused deflater serves; its output buffer is zlib's deflateBound for it. */
 const REUSED_DEFLATE_MAX = 16 * 1024;
 
+type ReusedStream = NonNullable<ReturnType<typeof reusedStream>>;
+
+/**
+ * Reused streams by dictionary and code choice, made on first use (null when the handle is not there). The
+ * codec uses one dictionary, so there are a handful at most; past a few dictionaries (a caller making a new
+ * array per call) the caller takes the stock path instead of growing this.
+ */
+function streamCache(make: (dictionary: Uint8Array | undefined, fixedCodes: boolean) => unknown) {
+  const streams = new Map<Uint8Array | undefined, Map<boolean, ReusedStream | null>>();
+  return (dictionary: Uint8Array | undefined, fixedCodes = false): ReusedStream | null => {
+    let byCodes = streams.get(dictionary);
+    if (!byCodes) {
+      if (streams.size >= 8) return null;
+      byCodes = new Map();
+      streams.set(dictionary, byCodes);
+    }
+    let stream = byCodes.get(fixedCodes);
+    if (stream === undefined) {
+      stream = reusedStream(() => make(dictionary, fixedCodes));
+      byCodes.set(fixedCodes, stream);
+    }
+    return stream;
+  };
+}
+
 /**
  * Bun: the reused zlib streams above and HMAC on `Bun.CryptoHasher`, whose keyed state is built once per key
  * and copied per call (0.35 µs against 0.67 µs for createHmac). Same zlib library as node:zlib, so deflate is
- * byte-identical (test/core/codec-primitives.test.ts compares both ways on random payloads).
+ * byte-identical (test/core/codec-primitives.test.ts compares both ways on random payloads). A stream with a
+ * dictionary is given it again after every reset (inflateReset/deflateReset forget it; Bun's handle, like
+ * Node's, sets it again), which the self-test checks.
  */
 function bunPrimitives(): CodecPrimitives | null {
-  const inflater = reusedStream(() => new zlib.Inflate());
-  const deflater = reusedStream(() => new zlib.Deflate());
-  if (!inflater || !deflater) return null;
+  const inflaters = streamCache((dictionary) => new zlib.Inflate(zlibOptions({ dictionary })));
+  const deflaters = streamCache((dictionary, fixedCodes) => new zlib.Deflate(zlibOptions({ dictionary, fixedCodes })));
+  if (!inflaters(undefined) || !deflaters(undefined)) return null;
   let inflateOut = new Uint8Array(8192 + 1);
   // zlib's deflateBound (stored blocks, the worst case) plus header and Adler-32, for the largest input served.
   const deflateOut = new Uint8Array(REUSED_DEFLATE_MAX + (REUSED_DEFLATE_MAX >> 12) + (REUSED_DEFLATE_MAX >> 14) + 64);
@@ -104,14 +148,16 @@ function bunPrimitives(): CodecPrimitives | null {
       entry.hasher.copy().update(data).digest(digestScratch);
       return digestScratch.slice(0, 32);
     },
-    deflate(data) {
-      if (data.length > REUSED_DEFLATE_MAX) return stockPrimitives.deflate(data);
+    deflate(data, opts) {
+      const deflater = data.length > REUSED_DEFLATE_MAX ? null : deflaters(opts?.dictionary, opts?.fixedCodes);
+      if (!deflater) return stockPrimitives.deflate(data, opts);
       const n = deflater.run(data, deflateOut, deflateOut.length);
       return deflateOut.slice(0, n);
     },
-    inflate(data, maxBytes) {
+    inflate(data, maxBytes, dictionary) {
       const cap = Math.max(1, maxBytes);
-      if (cap > REUSED_INFLATE_MAX) return stockPrimitives.inflate(data, maxBytes);
+      const inflater = cap > REUSED_INFLATE_MAX ? null : inflaters(dictionary);
+      if (!inflater) return stockPrimitives.inflate(data, maxBytes, dictionary);
       if (inflateOut.length < cap + 1) inflateOut = new Uint8Array(cap + 1);
       // The output room is the cap plus one byte: zlib never writes past it, so no token can make this inflate
       // more than cap + 1 bytes, and a full buffer means the data passes the cap (a bomb stops right there).
@@ -133,6 +179,13 @@ function selfTestPassed(p: CodecPrimitives): boolean {
     const corrupt = zipped.slice();
     corrupt[corrupt.length - 1]! ^= 1;
     if (!throwsLike(() => p.inflate(corrupt, 8192), false) || !throwsLike(() => p.inflate(zipped.subarray(0, zipped.length - 5), 8192), false)) return false;
+    // With a dictionary, twice each way: the second call runs on a reset stream, which must have it again.
+    const dictionary = new TextEncoder().encode('{"a":"c","m":"self-test","u":"https://example.com/');
+    for (let i = 0; i < 2; i++) {
+      const dictZipped = p.deflate(data, { dictionary, fixedCodes: true });
+      if (!sameBytes(dictZipped, stockPrimitives.deflate(data, { dictionary, fixedCodes: true })) || !sameBytes(p.inflate(dictZipped, 8192, dictionary), data)) return false;
+      if (!throwsLike(() => p.inflate(dictZipped, 8192), false)) return false;
+    }
     const key = new TextEncoder().encode("self-test-key");
     return sameBytes(p.hmacSha256(key, data), stockPrimitives.hmacSha256(key, data)) && sameBytes(p.inflate(zipped, 8192), data);
   } catch {

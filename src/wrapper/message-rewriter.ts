@@ -192,7 +192,7 @@ export function createMessageRewriter(deps: MessageRewriterDeps): MessageRewrite
 
   function makeUrl(action: LinkAction, fields: { msgId: string; rcpt: string | null; target: string | null; linkName: string | null }): string | null {
     try {
-      const v2 = settings.linkFormat === "v2";
+      const v2 = settings.linkFormat !== "v1";
       const token = deps.codec.encode(
         {
           action,

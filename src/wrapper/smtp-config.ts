@@ -1,6 +1,7 @@
 /** @module `mtatrack wrapper` flags and env → one frozen config (pure: no I/O; files are read by the command). */
 import { parseListenAddress, type ListenAddress } from "../core/listen-address.ts";
 import { parseBytes, parseMs } from "../core/tracker-config.ts";
+import type { LinkEncoding } from "../core/link-codec.ts";
 
 /** The wrapper's flags as citty hands them over (strings and booleans). */
 export interface WrapperArgs {
@@ -48,7 +49,7 @@ export interface WrapperConfig {
   /** "" = pure relay (the original's `-tracking_url ""`). */
   trackingUrl: string;
   tracking: { trackOpen: boolean; trackInitialOpen: boolean; trackClick: boolean; trackText: boolean; trackSigned: boolean };
-  linkFormat: "v1" | "v2";
+  linkFormat: LinkEncoding;
   tls: { certPath: string; keyPath: string } | null;
   auth: "forward" | "local" | "none";
   authFile: string | null;
@@ -104,7 +105,7 @@ export function resolveWrapperConfig(args: WrapperArgs, env: Env): Readonly<Wrap
       trackText: args["track-text"] ?? false,
       trackSigned: args["track-signed"] ?? false,
     },
-    linkFormat: oneOf(args["link-format"] ?? "v2", "link-format", ["v1", "v2"] as const),
+    linkFormat: oneOf(args["link-format"] ?? "v2", "link-format", ["v1", "v2", "v2-plain"] as const),
     tls: certPath && keyPath ? { certPath, keyPath } : null,
     auth,
     authFile: args["auth-file"] ?? null,

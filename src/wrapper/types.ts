@@ -9,7 +9,7 @@
  * went away, the disk is full): then there is no complete message to relay and the proxy answers 4xx.
  */
 import type { Readable } from "node:stream";
-import type { LinkCodec } from "../core/link-codec.ts";
+import type { LinkCodec, LinkEncoding } from "../core/link-codec.ts";
 import type { Logger } from "../log.ts";
 
 /** Tracking switches: the operator's global flags, narrowed per message by the control headers. */
@@ -29,7 +29,7 @@ export interface TrackingOptions {
 /** Operator settings that are not per-message switches. */
 export interface RewriterSettings {
   /** Token format of new links. @default "v2" */
-  linkFormat: "v1" | "v2";
+  linkFormat: LinkEncoding;
   /** Put the envelope recipient into links (v1 always carries the field, empty when false). @default true */
   rcptInLinks: boolean;
   /** v2 links expire this many seconds after the rewrite; null = never. @default null */

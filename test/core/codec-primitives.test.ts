@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
-import { deflateSync, inflateSync } from "node:zlib";
+import { constants, deflateSync, inflateSync } from "node:zlib";
 import fc from "fast-check";
+import { V2_DICTIONARY } from "../../src/core/link-dictionary.ts";
 import { nativePrimitives, stockPrimitives } from "../../src/runtime/codec-primitives.ts";
 
 // Under Bun, nativePrimitives reuses one zlib stream per direction and a cached HMAC key state; these check it
@@ -113,5 +114,53 @@ describe("nativePrimitives against stock node:zlib and node:crypto", () => {
     const big = new TextEncoder().encode("x".repeat(40_000) + Math.random());
     expect([...fast.deflate(big)]).toEqual([...deflateSync(big)]);
     expect(fast.inflate(deflateSync(big), 1 << 20).length).toBe(big.length);
+  });
+
+  describe("with a preset dictionary (v2's compact payloads)", () => {
+    const withDictionary = { dictionary: V2_DICTIONARY, fixedCodes: true };
+
+    test("deflate() is byte-identical to deflateSync with the dictionary and Z_FIXED, and inflate() reads it back", () => {
+      fc.assert(fc.property(payload, (data) => {
+        const z = fast.deflate(data, withDictionary);
+        expect([...z]).toEqual([...deflateSync(data, { dictionary: V2_DICTIONARY, strategy: constants.Z_FIXED })]);
+        expect([...fast.inflate(z, 1 << 16, V2_DICTIONARY)]).toEqual([...data]);
+        expect([...stock.inflate(z, 1 << 16, V2_DICTIONARY)]).toEqual([...data]);
+      }), { numRuns: 300 });
+    });
+
+    test("calls with and without the dictionary interleave on the reused streams without mixing them up", () => {
+      const data = new TextEncoder().encode('{"a":"c","m":"0000abcd","u":"https://www.example.org/?utm_source=newsletter"}');
+      for (let i = 0; i < 5; i++) {
+        const compact = fast.deflate(data, withDictionary);
+        const plain = fast.deflate(data);
+        expect([...plain]).toEqual([...deflateSync(data)]);
+        expect(compact.length).toBeLessThan(plain.length);
+        expect([...fast.inflate(compact, 8192, V2_DICTIONARY)]).toEqual([...data]);
+        // A plain stream ignores a dictionary it does not ask for.
+        expect([...fast.inflate(plain, 8192, V2_DICTIONARY)]).toEqual([...data]);
+        expect([...fast.inflate(plain, 8192)]).toEqual([...data]);
+      }
+    });
+
+    test("a stream that asks for a dictionary is refused (not as the cap) without it or with another", () => {
+      const z = fast.deflate(new TextEncoder().encode('{"a":"o","m":"m1"}'), withDictionary);
+      expect(outcome(() => fast.inflate(z, 8192))).toEqual({ error: "other" });
+      expect(outcome(() => stock.inflate(z, 8192))).toEqual({ error: "other" });
+      expect(outcome(() => fast.inflate(z, 8192, new TextEncoder().encode("another dictionary")))).toEqual({ error: "other" });
+      // And the streams still work afterwards.
+      expect(new TextDecoder().decode(fast.inflate(z, 8192, V2_DICTIONARY))).toBe('{"a":"o","m":"m1"}');
+    });
+
+    test("broken compact streams get the stock inflater's verdict, and the cap holds", () => {
+      fc.assert(fc.property(payload, fc.nat(), fc.nat(), fc.constantFrom(8192, 64), (data, at, bits, cap) => {
+        const z = Uint8Array.from(deflateSync(data, { dictionary: V2_DICTIONARY, strategy: constants.Z_FIXED }));
+        z[at % z.length]! ^= 1 << (bits % 8);
+        const got = outcome(() => fast.inflate(z, cap, V2_DICTIONARY));
+        const want = outcome(() => stock.inflate(z, cap, V2_DICTIONARY));
+        if ("error" in got && got.error === "range" && "error" in want) return;
+        expect(got).toEqual(want);
+        if ("bytes" in got) expect(got.bytes.length).toBeLessThanOrEqual(cap);
+      }), { numRuns: 1000 });
+    });
   });
 });

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import fc from "fast-check";
 import { clickTargetOf, createLinkCodec, type DecodeResult, type LinkFields, toV1Json } from "../../src/core/link-codec.ts";
 import { parseKeyRing } from "../../src/core/key-ring.ts";
+import { dictionaryIdOf, V2_DICTIONARY, V2_DICTIONARY_ID } from "../../src/core/link-dictionary.ts";
 import { trackedUrl } from "../../src/core/tracked-url.ts";
 import { nativePrimitives } from "../../src/runtime/codec-primitives.ts";
 
@@ -105,7 +106,75 @@ describe("docs/links.md test vectors", () => {
     const key = docKeys.find((k) => k.kid === kid)!;
     const signed = new TextEncoder().encode(`2.${kid}.${payload}`);
     expect(nativePrimitives.hmacSha256(key.secret, signed).subarray(0, 16).toBase64({ alphabet: "base64url", omitPadding: true })).toBe(tag!);
-    expect(new TextDecoder().decode(nativePrimitives.inflate(Uint8Array.fromBase64(payload!, { alphabet: "base64url" }), 1 << 16))).toBe(json!);
+    const zipped = Uint8Array.fromBase64(payload!, { alphabet: "base64url" });
+    // A compact payload names the dictionary by its DICTID; a plain one names none.
+    const dictionary = dictionaryIdOf(zipped) === V2_DICTIONARY_ID ? V2_DICTIONARY : undefined;
+    expect(new TextDecoder().decode(nativePrimitives.inflate(zipped, 1 << 16, dictionary))).toBe(json!);
+  });
+  test("the vectors have compact and plain v2 payloads both", () => {
+    const dictionaryIds = doc.vectors.filter((v) => v.token.startsWith("2.")).map((v) => dictionaryIdOf(Uint8Array.fromBase64(v.token.split(".")[2]!, { alphabet: "base64url" })));
+    expect(dictionaryIds).toContain(V2_DICTIONARY_ID);
+    expect(dictionaryIds).toContain(null);
+  });
+});
+
+describe("v2 payloads: compact (preset dictionary) by default, plain on request", () => {
+  const payloadOf = (t: string) => Uint8Array.fromBase64(t.split(".")[2]!, { alphabet: "base64url" });
+  const marketing: LinkFields = { action: "click", msgId: "0000ecd8086b5cac6a04", rcpt: "jane.doe@gmail.com",
+    targetUrl: "https://www.shop-example.com/products/winter-boots?utm_source=newsletter&utm_medium=email&utm_campaign=dec_2026" };
+
+  test("encode() writes v2 with the dictionary and fixed codes; v2-plain without; both decode to the same link", () => {
+    const compact = codec.encode(marketing);
+    const plain = codec.encode(marketing, { format: "v2-plain" });
+    expect(dictionaryIdOf(payloadOf(compact))).toBe(V2_DICTIONARY_ID);
+    expect(dictionaryIdOf(payloadOf(plain))).toBeNull();
+    // Fixed codes: the first block's header bits are BFINAL=1, BTYPE=01 (RFC 1951 §3.2.3), after the 6-byte header.
+    expect(payloadOf(compact)[6]! & 0b111).toBe(0b011);
+    expect(mustDecode(codec.decode(compact, { now }))).toEqual(mustDecode(codec.decode(plain, { now })));
+    expect(mustDecode(codec.decode(compact, { now }))).toMatchObject({ format: "v2", ...marketing });
+  });
+
+  test("a marketing click's token is much shorter compact than plain", () => {
+    const compact = codec.encode(marketing);
+    const plain = codec.encode(marketing, { format: "v2-plain" });
+    expect(compact.length).toBeLessThan(plain.length * 0.75);
+  });
+
+  test("random fields round-trip in both forms", () => {
+    fc.assert(fc.property(fc.string({ maxLength: 60 }), fc.option(fc.string({ maxLength: 60 })), fc.webUrl({ withQueryParameters: true }), fc.constantFrom("v2", "v2-plain"),
+      (msgId, rcpt, targetUrl, format) => {
+        const fields: LinkFields = { action: "click", msgId, rcpt, targetUrl, linkName: null, expiresAt: null };
+        expect(mustDecode(codec.decode(codec.encode(fields, { format: format as "v2" | "v2-plain" }), { now }))).toMatchObject({ ...fields, format: "v2" });
+      }), { numRuns: 300 });
+  });
+
+  /** A validly signed v2 token around any payload bytes, as only a key holder could make. */
+  const signedAround = (payloadBytes: Uint8Array) => {
+    const signed = `2.k1.${payloadBytes.toBase64({ alphabet: "base64url", omitPadding: true })}`;
+    return `${signed}.${nativePrimitives.hmacSha256(keys[0]!.secret, new TextEncoder().encode(signed)).subarray(0, 16).toBase64({ alphabet: "base64url", omitPadding: true })}`;
+  };
+
+  test("a signed payload that asks for a dictionary the decoder does not know is malformed, naming its id", () => {
+    const other = new TextEncoder().encode('{"a":"o","m":"');
+    const t = signedAround(nativePrimitives.deflate(new TextEncoder().encode('{"a":"o","m":"m1"}'), { dictionary: other }));
+    const result = codec.decode(t, { now });
+    expect(result).toMatchObject({ ok: false, reason: "malformed" });
+    expect(!result.ok && result.message).toContain("unknown dictionary");
+  });
+
+  test("a v1 token whose stream asks for the v2 dictionary is malformed: the original never wrote one", () => {
+    const zipped = nativePrimitives.deflate(new TextEncoder().encode(toV1Json(open)), { dictionary: V2_DICTIONARY });
+    expect(codec.decode(zipped.toBase64({ alphabet: "base64url" }), { now })).toMatchObject({ ok: false, reason: "malformed" });
+  });
+
+  test("a compact payload that inflates past the cap is inflate-cap, like a plain one", () => {
+    const bomb = nativePrimitives.deflate(new TextEncoder().encode(`{"a":"o","m":"${"0000".repeat(5000)}"}`), { dictionary: V2_DICTIONARY, fixedCodes: true });
+    expect(codec.decode(signedAround(bomb), { now })).toMatchObject({ ok: false, reason: "inflate-cap" });
+  });
+
+  test("v2-plain needs a key like v2, and an unknown format is a RangeError naming the three", () => {
+    expect(() => createLinkCodec({ primitives: nativePrimitives, keys: [] }).encode(open, { format: "v2-plain" })).toThrow(RangeError);
+    expect(() => codec.encode(open, { format: "v3" as never })).toThrow(/v1, v2 or v2-plain/);
   });
 });
 

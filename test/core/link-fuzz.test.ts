@@ -21,11 +21,11 @@ function spying() {
   const stats = { inflates: 0, capHits: 0, largest: 0 };
   const primitives: CodecPrimitives = {
     ...nativePrimitives,
-    inflate(data, maxBytes) {
+    inflate(data, maxBytes, dictionary) {
       stats.inflates++;
       expect(maxBytes).toBeLessThanOrEqual(CAP);
       try {
-        const out = nativePrimitives.inflate(data, maxBytes);
+        const out = nativePrimitives.inflate(data, maxBytes, dictionary);
         stats.largest = Math.max(stats.largest, out.length);
         return out;
       } catch (error) {

@@ -21,6 +21,8 @@ describe("resolveWrapperConfig()", () => {
     { name: "an empty upstream host means localhost, as Go", args: { "out-hostport": ":2525" }, check: (c: ReturnType<typeof resolveWrapperConfig>) => expect(c.upstream.host).toBe("localhost") },
     { name: "--upstream-tls starttls requires it", args: { "upstream-tls": "starttls" }, check: (c: ReturnType<typeof resolveWrapperConfig>) => expect(c.upstream.requireTls).toBe(true) },
     { name: "-insecure_skip_verify turns verification off", args: { "upstream-insecure": true }, check: (c: ReturnType<typeof resolveWrapperConfig>) => expect(c.upstream.verify).toBe(false) },
+    { name: "links are compact v2 by default", args: {}, check: (c: ReturnType<typeof resolveWrapperConfig>) => expect(c.linkFormat).toBe("v2") },
+    { name: "--link-format v2-plain writes v2 without the dictionary", args: { "link-format": "v2-plain" }, check: (c: ReturnType<typeof resolveWrapperConfig>) => expect(c.linkFormat).toBe("v2-plain") },
     { name: "a certificate and key enable TLS", args: { "tls-cert": "c.pem", "tls-key": "k.pem" }, check: (c: ReturnType<typeof resolveWrapperConfig>) => expect(c.tls).toEqual({ certPath: "c.pem", keyPath: "k.pem" }) },
   ];
   for (const c of cases) test(c.name, () => c.check(resolveWrapperConfig(c.args, c.env ?? {})));
@@ -29,6 +31,7 @@ describe("resolveWrapperConfig()", () => {
     { name: "a certificate without a key", args: { "tls-cert": "c.pem" }, message: /without --tls-key/ },
     { name: "implicit TLS without a certificate", args: { "tls-hostport": ":465" }, message: /without --tls-cert/ },
     { name: "local AUTH without a credentials file", args: { auth: "local" }, message: /--auth-file/ },
+    { name: "an unknown link format", args: { "link-format": "v3" }, message: /link-format "v3"/ },
     { name: "an unknown rcpt policy", args: { "rcpt-policy": "fanout" }, message: /rcpt-policy "fanout"/ },
     { name: "a bad listen address", args: { "in-hostport": "587" }, message: /listen address "587"/ },
     { name: "a bad size", args: { "max-size": "lots" }, message: /--max-size "lots"/ },
