@@ -18,10 +18,18 @@ export const MAX_USER_AGENT_CHARS = 1024;
  */
 export function eventIdFromBytes(bytes: Uint8Array, offset = 0): string {
   if (bytes.length < offset + 8) throw new RangeError(`Cannot make an event id: need 8 random bytes, got ${bytes.length - offset}`);
-  // Two 32-bit halves as numbers, joined with one bigint step: cheaper than 8 bigint shifts per event.
+  // value = hi·2^32 + lo, written in decimal without a bigint (a fifth of the cost): hi split as h1·2^16 + h0,
+  // the value is h1·2^48 + h0·2^32 + lo, and each power of two's quotient and remainder by 1e9 are constants,
+  // so every partial sum below stays under 2^53 and is exact.
   const hi = ((bytes[offset]! & 0x7f) << 24 | bytes[offset + 1]! << 16 | bytes[offset + 2]! << 8 | bytes[offset + 3]!) >>> 0;
   const lo = (bytes[offset + 4]! << 24 | bytes[offset + 5]! << 16 | bytes[offset + 6]! << 8 | bytes[offset + 7]!) >>> 0;
-  return ((BigInt(hi) << 32n) | BigInt(lo)).toString();
+  const h1 = hi >>> 16;
+  const h0 = hi & 0xffff;
+  // 2^48 = 281474·1e9 + 976710656 and 2^32 = 4·1e9 + 294967296.
+  const low = h1 * 976_710_656 + h0 * 294_967_296 + lo; // < 2^15·1e9 + 2^16·3e8 + 2^32 < 2^46
+  const below = low % 1e9;
+  const above = h1 * 281_474 + h0 * 4 + (low - below) / 1e9;
+  return above === 0 ? String(below) : `${above}${String(below).padStart(9, "0")}`;
 }
 
 export interface HitRecord {

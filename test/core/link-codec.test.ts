@@ -374,3 +374,9 @@ describe("trackedUrl()", () => {
     expect(() => trackedUrl(base, "T")).toThrow(RangeError);
   });
 });
+
+test("a payload whose JSON starts with a byte order mark is malformed, as Go's json refuses it", () => {
+  const withBom = (json: string) => nativePrimitives.deflate(new TextEncoder().encode(`\ufeff${json}`)).toBase64({ alphabet: "base64url" });
+  expect(codec.decode(withBom(toV1Json(open)), { now })).toMatchObject({ ok: false, reason: "malformed" });
+  expect(mustDecode(codec.decode(nativePrimitives.deflate(new TextEncoder().encode(toV1Json(open))).toBase64({ alphabet: "base64url" }), { now }))).toMatchObject({ msgId: open.msgId });
+});

@@ -23,6 +23,20 @@ describe("eventIdFromBytes()", () => {
     }));
   });
 
+  test("eventIdFromBytes() is the bytes' big-endian value with the top bit cleared, exactly (against BigInt)", () => {
+    const exact = (b: Uint8Array, at: number) => (new DataView(b.buffer, b.byteOffset + at, 8).getBigUint64(0) & (2n ** 63n - 1n)).toString();
+    fc.assert(fc.property(fc.uint8Array({ minLength: 8, maxLength: 24 }), fc.nat(16), (bytes, at) => {
+      const offset = at % (bytes.length - 7);
+      expect(eventIdFromBytes(bytes, offset)).toBe(exact(bytes, offset));
+    }), { numRuns: 5000 });
+    // Where the decimal parts carry: values just around multiples of 1e9 and of 2^32.
+    for (const v of [999_999_999n, 1_000_000_000n, 2n ** 32n - 1n, 2n ** 32n, 2n ** 48n - 1n, 2n ** 48n, 10n ** 18n - 1n, 10n ** 18n, 2n ** 63n - 1n]) {
+      const b = new Uint8Array(8);
+      new DataView(b.buffer).setBigUint64(0, v);
+      expect(eventIdFromBytes(b)).toBe(v.toString());
+    }
+  });
+
   test("eventIdFromBytes() throws a RangeError for fewer than 8 bytes", () => {
     expect(() => eventIdFromBytes(new Uint8Array(7))).toThrow(RangeError);
   });
