@@ -30,6 +30,8 @@ export interface WireForm {
 export interface RequestView {
   readonly method: string;
   readonly url: string;
+  /** The request target as sent ("/path?q"), when the server has it: reading the path needs no URL then. */
+  readonly target?: string;
   readonly headers: { get(name: string): string | null };
 }
 
@@ -130,17 +132,23 @@ export function parseRequestHead(buffer: string, limits: HeadLimits): HeadParse 
   let at = lineEnd + 2;
   while (at < end + 2) {
     const next = buffer.indexOf("\r\n", at);
-    const field = buffer.slice(at, next);
-    at = next + 2;
     if (++count > maxFields) return fail(431, "too many header fields");
-    if (field.charCodeAt(0) === 0x20 || field.charCodeAt(0) === 0x09) return fail(400, "folded header field");
-    const colon = field.indexOf(":");
-    if (colon <= 0) return fail(400, "malformed header field");
-    const name = field.slice(0, colon);
+    const first = buffer.charCodeAt(at);
+    if (first === 0x20 || first === 0x09) return fail(400, "folded header field");
+    const colon = buffer.indexOf(":", at);
+    if (colon <= at || colon > next) return fail(400, "malformed header field");
+    const name = buffer.slice(at, colon);
     if (!FIELD_NAME.test(name)) return fail(400, "malformed header field name");
-    const value = field.slice(colon + 1).trim();
+    // The value without the optional whitespace around it, which is spaces and tabs only (RFC 9110 §5.6.3):
+    // trim() would also take a latin1 NBSP (0xA0) or a vertical tab, which are part of the value (or refused).
+    let vs = colon + 1;
+    let ve = next;
+    while (vs < ve && (buffer.charCodeAt(vs) === 0x20 || buffer.charCodeAt(vs) === 0x09)) vs++;
+    while (ve > vs && (buffer.charCodeAt(ve - 1) === 0x20 || buffer.charCodeAt(ve - 1) === 0x09)) ve--;
+    const value = buffer.slice(vs, ve);
     if (!FIELD_VALUE.test(value)) return fail(400, "malformed header field value");
     fields.add(name.toLowerCase(), value);
+    at = next + 2;
   }
 
   if (version === "1.1" && !fields.has("host")) return fail(400, "no Host header");

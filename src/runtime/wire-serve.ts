@@ -28,9 +28,22 @@ export interface WireServeOptions extends ServeOptions {
   maxPipelined?: number;
 }
 
-/** The request the handler sees: what it reads of a web `Request`. */
+/**
+ * The request the handler sees: what it reads of a web `Request`, plus the target as sent. The URL is built
+ * only when read (the tracker reads the target): `scheme` null means the target is already absolute.
+ */
 class WireRequest implements ServeRequest {
-  constructor(readonly method: string, readonly url: string, readonly headers: HeadFields) {}
+  #url: string | null = null;
+  constructor(readonly method: string, readonly target: string, readonly headers: HeadFields, private readonly scheme: string | null) {}
+  get url(): string {
+    return (this.#url ??= this.scheme === null ? this.target : `${this.scheme}://${authority(this.headers)}${this.target}`);
+  }
+}
+
+/** The Host field when it is a plain host[:port], else "localhost": a URL's authority never comes out malformed. */
+function authority(fields: HeadFields): string {
+  const host = fields.get("host");
+  return host && /^[A-Za-z0-9.\-:[\]]+$/.test(host) ? host : "localhost";
 }
 
 interface BunSocket {
@@ -235,33 +248,35 @@ export async function serveWire(handler: WireHandler, opts: WireServeOptions): P
     const slot: Slot = { out: null };
     c.queue.push(slot);
     if (!(out instanceof Promise)) slot.out = out;
-    else {
-      out.then(
-        (o) => {
-          slot.out = o;
-          flush(c);
-        },
-        (err) => {
-          report(err);
-          slot.out = bare(500);
-          flush(c);
-        },
-      );
-    }
+    else out.then((o) => fill(c, slot, o), (err) => failSlot(c, slot, err));
+  };
+  const fill = (c: Conn, slot: Slot, out: Out) => {
+    slot.out = out;
+    flush(c);
+  };
+  const failSlot = (c: Conn, slot: Slot, err: unknown) => {
+    report(err);
+    fill(c, slot, bare(500));
+  };
+  /** Queues the answer to a handler's promise: laid out and written in that promise's one reaction. */
+  const enqueueLater = (c: Conn, result: Promise<Response | WireForm>, head: RequestHead, close: boolean) => {
+    const slot: Slot = { out: null };
+    c.queue.push(slot);
+    result.then((response) => {
+      const out = answer(response, head, close);
+      if (out instanceof Promise) out.then((o) => fill(c, slot, o), (err) => failSlot(c, slot, err));
+      else fill(c, slot, out);
+    }, (err) => failSlot(c, slot, err));
   };
 
-  const authority = (fields: HeadFields) => {
-    const host = fields.get("host");
-    return host && /^[A-Za-z0-9.\-:[\]]+$/.test(host) ? host : "localhost";
-  };
   const scheme = tls ? "https" : "http";
 
   /** Hands one request to the handler; true when its answer closes the connection. */
   const serveOne = (c: Conn, head: RequestHead): boolean => {
     const target = head.target;
-    let url: string;
-    if (target.charCodeAt(0) === 0x2f) url = `${scheme}://${authority(head.fields)}${target}`;
-    else if (/^https?:\/\/[^/?#]+/i.test(target)) url = target;
+    let request: WireRequest;
+    if (target.charCodeAt(0) === 0x2f) request = new WireRequest(head.method, target, head.fields, scheme);
+    else if (/^https?:\/\/[^/?#]+/i.test(target)) request = new WireRequest(head.method, target, head.fields, null);
     else {
       enqueue(c, bare(400));
       return true;
@@ -270,13 +285,14 @@ export async function serveWire(handler: WireHandler, opts: WireServeOptions): P
     const close = !head.keepAlive || head.hasBody;
     let result: Response | WireForm | Promise<Response | WireForm>;
     try {
-      result = handler(new WireRequest(head.method, url, head.fields), { remoteAddress: c.peer });
+      result = handler(request, { remoteAddress: c.peer });
     } catch (err) {
       report(err);
       enqueue(c, bare(500));
       return true;
     }
-    enqueue(c, result instanceof Promise ? result.then((r) => answer(r, head, close)) : answer(result, head, close));
+    if (result instanceof Promise) enqueueLater(c, result, head, close);
+    else enqueue(c, answer(result, head, close));
     return close;
   };
 

@@ -147,17 +147,20 @@ function buildHandler(deps: TrackerHandlerDeps, wire: boolean): TrackerWireHandl
     return response;
   };
 
-  /** What a request was and its answer; a promise of it while the hit's event is on its way to the store. */
+  /** What a request was and its answer. */
   type Routed = readonly [RequestAction, Answer];
 
   // Most hits are answered without an async function: the only promise is the event's submission (and the
-  // first flag's store call when this process has not seen the message), so a hit costs one promise chain
-  // instead of three async frames.
-  function route(req: TrackerRequest, info: ConnInfo, head: boolean, started: number): Routed | Promise<Routed> {
-    const url = req.url;
+  // first flag's store call when this process has not seen the message), and the answer is finished in that
+  // promise's one reaction.
+  /** The answer at once (the caller finishes it), or a promise of the finished answer. */
+  function route(req: TrackerRequest, info: ConnInfo, head: boolean, started: number, t0: number): Routed | Promise<Answer> {
+    // The mtatrack server hands over the origin-form target as sent ("/token"): the URL is never built.
+    const target = req.target;
+    const url = target !== undefined && target.charCodeAt(0) === 0x2f ? target : req.url;
     if (url.length > maxUrlLength) return ["invalid", empty(414)];
     // The path is everything between the authority and "?"/"#": cheaper than new URL() on the hot path.
-    const pathStart = url.indexOf("/", url.indexOf("//") + 2);
+    const pathStart = url === target ? 0 : url.indexOf("/", url.indexOf("//") + 2);
     let pathEnd = url.length;
     const q = url.indexOf("?", pathStart);
     if (q >= 0) pathEnd = q;
@@ -168,8 +171,8 @@ function buildHandler(deps: TrackerHandlerDeps, wire: boolean): TrackerWireHandl
     if (path === "/robots.txt") {
       return ["robots", new Response(head ? null : ROBOTS_TXT, { headers: { ...base, "Content-Type": "text/plain; charset=utf-8" } })];
     }
-    if (path === "/healthz") return healthz(head);
-    if (path === "/metrics" && serveMetrics && metrics) return metricsPage(metrics, head);
+    if (path === "/healthz") return finishLater(req, healthz(head), t0);
+    if (path === "/metrics" && serveMetrics && metrics) return finishLater(req, metricsPage(metrics, head), t0);
     // Exactly one non-empty segment, as the original: "/", "/a/b" and "/a/" are 400.
     if (path.length < 2 || path.indexOf("/", 1) >= 0) return ["invalid", empty(400)];
     let token = path.slice(1);
@@ -193,13 +196,13 @@ function buildHandler(deps: TrackerHandlerDeps, wire: boolean): TrackerWireHandl
       if (location === null) return ["invalid", empty(404)];
     }
     const response = location === null ? pixel(head) : redirect(location);
-    const routed: Routed = [link.action, response];
+    const action = link.action;
     if (head) {
       // A HEAD is a prefetcher or a link checker: answered like GET, never an event.
       metrics?.machine("head-request");
-      return routed;
+      return [action, response];
     }
-    return recordHit(req, info, link, started).then(() => routed);
+    return recordHit(req, info, link, started).then(() => finish(action, response, t0), (err) => finish("other", failed(req.method, req, err), t0));
   }
 
   async function healthz(head: boolean): Promise<Routed> {
@@ -252,6 +255,9 @@ function buildHandler(deps: TrackerHandlerDeps, wire: boolean): TrackerWireHandl
     metrics?.request(action, response.status, (performance.now() - t0) / 1000);
     return response;
   };
+  /** Finishes a routed promise in its one reaction; a rejection (none by design) still gets an answer. */
+  const finishLater = (req: TrackerRequest, routed: Promise<Routed>, t0: number): Promise<Answer> =>
+    routed.then(([action, response]) => finish(action, response, t0), (err) => finish("other", failed(req.method, req, err), t0));
   const failed = (method: string, req: TrackerRequest, err: unknown): Response => {
     // Nothing in route() throws by design; if something does, the recipient still gets an answer.
     log.error(`Unexpected error answering ${method} ${req.url.slice(0, 200)}: ${(err as Error)?.stack ?? err}`);
@@ -263,14 +269,13 @@ function buildHandler(deps: TrackerHandlerDeps, wire: boolean): TrackerWireHandl
     const t0 = performance.now();
     const method = req.method;
     if (method !== "GET" && method !== "HEAD") return finish("other", empty(405, { Allow: "GET, HEAD", "Content-Type": "text/plain" }), t0);
-    let routed: Routed | Promise<Routed>;
+    let routed: Routed | Promise<Answer>;
     try {
-      routed = route(req, info, method === "HEAD", started);
+      routed = route(req, info, method === "HEAD", started, t0);
     } catch (err) {
       return finish("other", failed(method, req, err), t0);
     }
-    if (!(routed instanceof Promise)) return finish(routed[0], routed[1], t0);
-    return routed.then(([action, response]) => finish(action, response, t0), (err) => finish("other", failed(method, req, err), t0));
+    return routed instanceof Promise ? routed : finish(routed[0], routed[1], t0);
   };
 }
 

@@ -147,6 +147,14 @@ function trackerSuite(backend: string, storeUrl: () => string) {
       expect(await f.drainEvents()).toEqual([]);
     });
 
+    test("a request URL over 8192 characters is 414 with no event; a long token under it is 400", async () => {
+      const tooLong = await get(f, `/${"A".repeat(9000)}`);
+      expect(tooLong.status).toBe(414);
+      const long = await get(f, `/2.k1.${"A".repeat(5000)}.${"B".repeat(22)}`);
+      expect(long.status).toBe(400);
+      expect(await f.drainEvents()).toEqual([]);
+    });
+
     test("an expired v2 click is 404", async () => {
       const res = await get(f, `/${f.token({ action: "click", expiresAt: Math.floor(Date.now() / 1000) - 10 })}`);
       expect(res.status).toBe(404);
