@@ -90,17 +90,19 @@ function buildHandler(deps: TrackerHandlerDeps, wire: boolean): TrackerWireHandl
   const { codec, sink, memory, classify, trustedProxies, ipTruncate = null, serverHeader = "msys-http", metrics = null,
     serveMetrics = true, health, maxUrlLength = 8192, now = Date.now, log = silentLogger } = deps;
   const randomBytes = deps.randomBytes ?? ((n: number) => crypto.getRandomValues(new Uint8Array(n)));
-  // Event ids come from a pool of random bytes refilled 512 ids at a time: one syscall, not one per hit.
-  let pool: Uint8Array = new Uint8Array(0);
-  let poolAt = 0;
+  // Event ids are made 512 at a time from one draw of random bytes: one system call instead of one per hit,
+  // and the formatting in one tight loop, which cost a hit half a microsecond less than one call per hit
+  // (in-process A/B, BENCHMARKS.md, tracker, session 10).
+  let ids: string[] = [];
+  let idAt = 0;
   const nextEventId = () => {
-    if (poolAt + 8 > pool.length) {
-      pool = randomBytes(8 * 512);
-      poolAt = 0;
+    if (idAt >= ids.length) {
+      const bytes = randomBytes(8 * 512);
+      ids = [eventIdFromBytes(bytes, 0)]; // throws when the draw is short: never an id of fewer bytes
+      for (let at = 8; at + 8 <= bytes.length; at += 8) ids.push(eventIdFromBytes(bytes, at));
+      idAt = 0;
     }
-    const id = eventIdFromBytes(pool, poolAt);
-    poolAt += 8;
-    return id;
+    return ids[idAt++]!;
   };
 
   // Peers repeat (the proxy in front, or a few clients): parse each address text once.
