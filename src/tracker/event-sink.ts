@@ -67,9 +67,22 @@ export interface EventSink {
   close(): Promise<void>;
 }
 
-interface Pending {
-  body: string;
-  resolve: (outcome: EventOutcome) => void;
+/**
+ * Bodies submitted together and answered together: one promise per group instead of one per body. Only the
+ * newest waiting group takes new bodies, up to `maxBatch`; a group is one push (or one spool append).
+ */
+interface Group {
+  readonly bodies: string[];
+  readonly done: Promise<EventOutcome>;
+  resolve(outcome: EventOutcome): void;
+}
+
+function newGroup(): Group {
+  let resolve!: (outcome: EventOutcome) => void;
+  const done = new Promise<EventOutcome>((r) => {
+    resolve = r;
+  });
+  return { bodies: [], done, resolve };
 }
 
 /** Creates the sink and starts its replayer (a timer that is unref'd, so it never holds the process). */
@@ -77,7 +90,8 @@ export function createEventSink(opts: EventSinkOptions): EventSink {
   const { queue, spool, log, ping, timeoutMs = 1000, maxBatch = 1000, maxInFlight = 4, groupWindowMs = 0, replayIntervalMs = 500,
     replayTimeoutMs = 30_000, settleGiveUpMs = 60_000, onOutcome = () => {}, now = Date.now } = opts;
 
-  let pending: Pending[] = [];
+  /** Groups waiting for a push, oldest first. */
+  let waiting: Group[] = [];
   let scheduled = false;
   let inFlight = 0;
   let storeDown = false;
@@ -94,8 +108,8 @@ export function createEventSink(opts: EventSinkOptions): EventSink {
 
   const degraded = () => storeDown || spool.stats().records > 0;
 
-  function toSpool(batch: readonly Pending[]): void {
-    const bodies = batch.map((p) => p.body);
+  function toSpool(group: Group): void {
+    const bodies = group.bodies;
     let taken = 0;
     try {
       taken = spool.append(bodies);
@@ -104,7 +118,7 @@ export function createEventSink(opts: EventSinkOptions): EventSink {
     }
     if (taken === bodies.length) {
       onOutcome("spooled", taken);
-      for (const p of batch) p.resolve("spooled");
+      group.resolve("spooled");
       return;
     }
     onOutcome("dropped", bodies.length);
@@ -115,12 +129,12 @@ export function createEventSink(opts: EventSinkOptions): EventSink {
       const { records, bytes } = spool.stats();
       log.error(`Spool full (${records} events, ${bytes} bytes unreplayed, store down): dropping events; raise --spool-max or bring the store back`);
     }
-    for (const p of batch) p.resolve("dropped");
+    group.resolve("dropped");
   }
 
   let lastFlush = -Infinity;
   function schedule(): void {
-    if (scheduled || pending.length === 0) return;
+    if (scheduled || waiting.length === 0) return;
     scheduled = true;
     // setImmediate runs after the I/O callbacks of this loop turn: every request parsed in this turn
     // has submitted by then, so they share one batch. Only when the last batch started less than the
@@ -133,9 +147,8 @@ export function createEventSink(opts: EventSinkOptions): EventSink {
   function flush(): void {
     scheduled = false;
     lastFlush = performance.now();
-    while (pending.length > 0 && inFlight < maxInFlight) {
-      const batch = pending.length <= maxBatch ? pending : pending.slice(0, maxBatch);
-      pending = pending.length <= maxBatch ? [] : pending.slice(maxBatch);
+    while (waiting.length > 0 && inFlight < maxInFlight) {
+      const batch = waiting.shift()!;
       if (degraded()) {
         toSpool(batch);
         continue;
@@ -202,11 +215,11 @@ export function createEventSink(opts: EventSinkOptions): EventSink {
     return true;
   }
 
-  async function pushBatch(batch: Pending[]): Promise<void> {
-    const outcome = await timedPush(batch.map((p) => p.body), timeoutMs);
+  async function pushBatch(batch: Group): Promise<void> {
+    const outcome = await timedPush(batch.bodies, timeoutMs);
     if (outcome === "ok") {
-      onOutcome("queued", batch.length);
-      for (const p of batch) p.resolve("queued");
+      onOutcome("queued", batch.bodies.length);
+      batch.resolve("queued");
       return;
     }
     markDown(outcome);
@@ -290,21 +303,24 @@ export function createEventSink(opts: EventSinkOptions): EventSink {
       return degraded();
     },
     submit(body) {
-      return new Promise<EventOutcome>((resolve) => {
-        if (closed) {
-          toSpool([{ body, resolve }]);
-          return;
-        }
-        pending.push({ body, resolve });
-        schedule();
-      });
+      if (closed) {
+        const alone = newGroup();
+        alone.bodies.push(body);
+        toSpool(alone);
+        return alone.done;
+      }
+      let group = waiting[waiting.length - 1];
+      if (!group || group.bodies.length >= maxBatch) waiting.push((group = newGroup()));
+      group.bodies.push(body);
+      schedule();
+      return group.done;
     },
     reportStoreFailure(error) {
       markDown(error);
     },
     async drain(deadlineMs) {
       const deadline = now() + deadlineMs;
-      await waitFor(() => pending.length === 0 && inFlight === 0, deadline, now);
+      await waitFor(() => waiting.length === 0 && inFlight === 0, deadline, now);
       while (spool.stats().records > 0 && now() < deadline) {
         if (unsettled.size > 0) {
           await waitFor(() => unsettled.size === 0, deadline, now);
@@ -320,7 +336,7 @@ export function createEventSink(opts: EventSinkOptions): EventSink {
       }
     },
     async close() {
-      await waitFor(() => pending.length === 0 && inFlight === 0, now() + timeoutMs + 100, now);
+      await waitFor(() => waiting.length === 0 && inFlight === 0, now() + timeoutMs + 100, now);
       closed = true;
       clearInterval(timer);
       await settleWithin(Promise.allSettled([...active]), timeoutMs + 100);

@@ -53,6 +53,32 @@ async function queued(): Promise<string[]> {
 const bodies = (n: number, from = 0) => Array.from({ length: n }, (_, i) => JSON.stringify({ event_id: String(from + i) }));
 
 describe("createEventSink()", () => {
+  test("no push carries more than maxBatch, pushes in flight stay under maxInFlight, and the queue keeps submission order", async () => {
+    behaviour.delayMs = 20;
+    let inFlight = 0;
+    let most = 0;
+    const counting: EventQueue = { ...queue, async push(b) {
+      most = Math.max(most, ++inFlight);
+      try {
+        return await queue.push(b);
+      } finally {
+        inFlight--;
+      }
+    } };
+    const sink = createEventSink({ queue: counting, spool, log, ping: () => store.ping(), maxBatch: 7, maxInFlight: 2 });
+    const all = bodies(100);
+    // Half in one turn, the rest while those pushes are in flight: they join the waiting batches.
+    const first = all.slice(0, 50).map((b) => sink.submit(b));
+    await Bun.sleep(5);
+    const outcomes = await Promise.all([...first, ...all.slice(50).map((b) => sink.submit(b))]);
+    expect(outcomes.every((o) => o === "queued")).toBe(true);
+    expect(Math.max(...behaviour.calls)).toBeLessThanOrEqual(7);
+    expect(behaviour.calls.reduce((a, b) => a + b, 0)).toBe(100);
+    expect(most).toBeLessThanOrEqual(2);
+    expect(await queued()).toEqual(all);
+    await sink.close();
+  });
+
   test("concurrent submissions are group-committed into few pushes, each answered queued", async () => {
     const sink = createEventSink({ queue, spool, log, ping: () => store.ping() });
     const outcomes = await Promise.all(bodies(200).map((b) => sink.submit(b)));
