@@ -56,7 +56,7 @@ export interface TrackerHandlerDeps {
   serveMetrics?: boolean;
   /** Store reachability for `/healthz`. */
   health?: () => Promise<void>;
-  /** Longest request URL accepted (414 beyond). @default 8192 */
+  /** Longest request URL accepted (414 beyond); the request target, when the server hands it over. @default 8192 */
   maxUrlLength?: number;
   now?: () => number;
   /** Random bytes for event ids. @default crypto.getRandomValues */
@@ -152,10 +152,11 @@ function buildHandler(deps: TrackerHandlerDeps, wire: boolean): TrackerWireHandl
   /** What a request was and its answer. */
   type Routed = readonly [RequestAction, Answer];
 
-  // Most hits are answered without an async function: the only promise is the event's submission (and the
-  // first flag's store call when this process has not seen the message), and the answer is finished in that
-  // promise's one reaction.
-  /** The answer at once (the caller finishes it), or a promise of the finished answer. */
+  /**
+   * The answer at once (the caller finishes it), or a promise of the finished answer. Most hits are answered
+   * without an async function: the only promise is the event's submission (and the first flag's store call
+   * when this process has not seen the message), and the answer is finished in that promise's one reaction.
+   */
   function route(req: TrackerRequest, info: ConnInfo, head: boolean, started: number, t0: number): Routed | Promise<Answer> {
     // The mtatrack server hands over the origin-form target as sent ("/token"): the URL is never built.
     const target = req.target;
