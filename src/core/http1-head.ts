@@ -121,10 +121,12 @@ export function parseRequestHead(buffer: string, limits: HeadLimits): HeadParse 
   const method = line.slice(0, sp1);
   const target = line.slice(sp1 + 1, sp2);
   const protocol = line.slice(sp2 + 1);
-  if (!METHOD.test(method)) return fail(400, "malformed method");
+  // GET and HTTP/1.1 are nearly every request: compared before any pattern is run.
+  if (method !== "GET" && !METHOD.test(method)) return fail(400, "malformed method");
   if (!TARGET.test(target)) return fail(400, "malformed request target");
-  if (!/^HTTP\/\d\.\d$/.test(protocol)) return fail(400, "malformed protocol version");
-  if (protocol !== "HTTP/1.1" && protocol !== "HTTP/1.0") return fail(505, `${protocol} is not supported`);
+  if (protocol !== "HTTP/1.1" && protocol !== "HTTP/1.0") {
+    return /^HTTP\/\d\.\d$/.test(protocol) ? fail(505, `${protocol} is not supported`) : fail(400, "malformed protocol version");
+  }
   const version = protocol === "HTTP/1.1" ? "1.1" : "1.0";
 
   const fields = new HeadFields();

@@ -56,7 +56,8 @@ export interface DeflateOptions {
 
 /** Injected so core stays pure and still runs at native speed. */
 export interface CodecPrimitives {
-  hmacSha256(key: Uint8Array, data: Uint8Array): Uint8Array;
+  /** `data` as bytes, or as text taken as UTF-8 (a token: no copy into bytes first). */
+  hmacSha256(key: Uint8Array, data: Uint8Array | string): Uint8Array;
   /** zlib (RFC 1950). */
   deflate(data: Uint8Array, opts?: DeflateOptions): Uint8Array;
   /**
@@ -161,7 +162,7 @@ export function createLinkCodec({
 
   function tagOf(key: LinkKey, signed: string): string {
     // slice, not subarray: a view makes the engine build the digest's ArrayBuffer, which costs more than copying 16 bytes.
-    return primitives.hmacSha256(key.secret, encoder.encode(signed)).slice(0, V2_TAG_BYTES).toBase64({ alphabet: "base64url", omitPadding: true });
+    return primitives.hmacSha256(key.secret, signed).slice(0, V2_TAG_BYTES).toBase64({ alphabet: "base64url", omitPadding: true });
   }
 
   function decode(token: string, opts: { now: number }): DecodeResult {

@@ -24,7 +24,7 @@ function deflateWritesDictionaries(): boolean {
  * for a dictionary writes a plain stream instead, which every decoder reads (a v2-plain payload).
  */
 export const stockPrimitives: CodecPrimitives = Object.freeze({
-  hmacSha256(key: Uint8Array, data: Uint8Array): Uint8Array {
+  hmacSha256(key: Uint8Array, data: Uint8Array | string): Uint8Array {
     return createHmac("sha256", key).update(data).digest();
   },
   deflate(data: Uint8Array, opts?: DeflateOptions): Uint8Array {

@@ -103,6 +103,12 @@ describe("nativePrimitives against stock node:zlib and node:crypto", () => {
     fc.assert(fc.property(fc.uint8Array({ maxLength: 100 }), fc.uint8Array({ maxLength: 600 }), (key, data) => {
       expect([...fast.hmacSha256(key, data)]).toEqual([...stock.hmacSha256(key, data)]);
     }), { numRuns: 500 });
+    // Text is taken as UTF-8, on both paths.
+    fc.assert(fc.property(fc.uint8Array({ minLength: 1, maxLength: 64 }), fc.string({ maxLength: 300 }), (key, text) => {
+      const bytes = new TextEncoder().encode(text);
+      expect([...fast.hmacSha256(key, text)]).toEqual([...stock.hmacSha256(key, bytes)]);
+      expect([...stock.hmacSha256(key, text)]).toEqual([...stock.hmacSha256(key, bytes)]);
+    }), { numRuns: 300 });
     const key = new TextEncoder().encode("secret-one");
     const data = new TextEncoder().encode("2.k1.payload");
     fast.hmacSha256(key, data);
