@@ -85,7 +85,8 @@ interface Out {
 }
 interface Conn {
   socket: BunSocket;
-  peer: string;
+  /** What the handler is told of the connection: its peer, read once (the same object for every request). */
+  info: ServeConnInfo;
   /** Received bytes not yet parsed, one character per byte. */
   buffer: string;
   /** When the head now in `buffer` began (ms), for the head timeout; 0 when the buffer is empty. */
@@ -285,7 +286,7 @@ export async function serveWire(handler: WireHandler, opts: WireServeOptions): P
     const close = !head.keepAlive || head.hasBody;
     let result: Response | WireForm | Promise<Response | WireForm>;
     try {
-      result = handler(request, { remoteAddress: c.peer });
+      result = handler(request, c.info);
     } catch (err) {
       report(err);
       enqueue(c, bare(500));
@@ -322,7 +323,7 @@ export async function serveWire(handler: WireHandler, opts: WireServeOptions): P
   const handlers = {
     open(socket: BunSocket) {
       // Read once: every request of the connection has this peer.
-      const c: Conn = { socket, peer: socket.remoteAddress ?? "", buffer: "", headSince: 0, lastActive: Date.now(), queue: [], backlog: [], closing: false, paused: false, gone: false };
+      const c: Conn = { socket, info: Object.freeze({ remoteAddress: socket.remoteAddress ?? "" }), buffer: "", headSince: 0, lastActive: Date.now(), queue: [], backlog: [], closing: false, paused: false, gone: false };
       socket.data = c;
       conns.add(c);
     },
