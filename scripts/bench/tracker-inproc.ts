@@ -15,6 +15,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import process from "node:process";
+import { tokenPaths } from "./tracker-tokens.ts";
 
 const arg = (name: string, fallback: string) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -34,14 +35,8 @@ const { builtinMachineRanges } = await import(`${src}/core/machine-ranges.ts`);
 
 const key = "bench:0123456789abcdef0123456789abcdef";
 const codec = createLinkCodec({ primitives: nativePrimitives, keys: parseKeyRing([key]) });
-// The paths tracker-tokens.ts writes: a distinct message per token.
-const paths = Array.from({ length: 20_000 }, (_, i) => {
-  const msgId = `0000${(0x10000000 + i).toString(16)}${Math.random().toString(16).slice(2, 10)}`;
-  const fields = kind === "click"
-    ? { action: "click", msgId, rcpt: `user${i}@example.com`, targetUrl: `https://www.example.com/landing/${i}?utm_source=mail` }
-    : { action: "open", msgId, rcpt: `user${i}@example.com`, targetUrl: null };
-  return `/${codec.encode(fields)}`;
-});
+// tracker.sh's paths, encoded by the codec under test (so `--src` gets its own token format).
+const paths = tokenPaths(codec, kind, 20_000);
 const agent = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36";
 const requests = paths.map((p) => Buffer.from(`GET ${p} HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nUser-Agent: ${agent}\r\n\r\n`, "latin1"));
 

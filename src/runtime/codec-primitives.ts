@@ -2,6 +2,7 @@
 import { createHmac } from "node:crypto";
 import zlib, { deflateSync, inflateSync } from "node:zlib";
 import type { CodecPrimitives, DeflateOptions } from "../core/link-codec.ts";
+import { dictionaryIdOf } from "../core/link-dictionary.ts";
 
 /** node:zlib's options for a {@link DeflateOptions}. */
 const zlibOptions = (opts: DeflateOptions = {}) => ({
@@ -10,9 +11,9 @@ const zlibOptions = (opts: DeflateOptions = {}) => ({
 });
 
 let dictionaryDeflate: boolean | undefined;
-/** Whether this runtime's deflateSync writes a preset dictionary (the stream's FLG.FDICT bit): Deno's does not. */
+/** Whether this runtime's deflateSync writes a preset dictionary into the stream: Deno's does not. */
 function deflateWritesDictionaries(): boolean {
-  dictionaryDeflate ??= (deflateSync(Uint8Array.of(1, 2, 3), { dictionary: Uint8Array.of(1, 2, 3) })[1]! & 0x20) !== 0;
+  dictionaryDeflate ??= dictionaryIdOf(deflateSync(Uint8Array.of(1, 2, 3), { dictionary: Uint8Array.of(1, 2, 3) })) !== null;
   return dictionaryDeflate;
 }
 

@@ -249,7 +249,7 @@ export async function serveWire(handler: WireHandler, opts: WireServeOptions): P
     const slot: Slot = { out: null };
     c.queue.push(slot);
     if (!(out instanceof Promise)) slot.out = out;
-    else out.then((o) => fill(c, slot, o), (err) => failSlot(c, slot, err));
+    else fillLater(c, slot, out);
   };
   const fill = (c: Conn, slot: Slot, out: Out) => {
     slot.out = out;
@@ -259,13 +259,17 @@ export async function serveWire(handler: WireHandler, opts: WireServeOptions): P
     report(err);
     fill(c, slot, bare(500));
   };
-  /** Queues the answer to a handler's promise: laid out and written in that promise's one reaction. */
+  const fillLater = (c: Conn, slot: Slot, out: Promise<Out>) => out.then((o) => fill(c, slot, o), (err) => failSlot(c, slot, err));
+  /**
+   * Queues the answer to a handler's promise, laid out and written in that promise's one reaction (not
+   * chained through a second promise: a reaction per hit is measurable, BENCHMARKS.md, tracker, session 10).
+   */
   const enqueueLater = (c: Conn, result: Promise<Response | WireForm>, head: RequestHead, close: boolean) => {
     const slot: Slot = { out: null };
     c.queue.push(slot);
     result.then((response) => {
       const out = answer(response, head, close);
-      if (out instanceof Promise) out.then((o) => fill(c, slot, o), (err) => failSlot(c, slot, err));
+      if (out instanceof Promise) fillLater(c, slot, out);
       else fill(c, slot, out);
     }, (err) => failSlot(c, slot, err));
   };

@@ -205,7 +205,7 @@ function buildHandler(deps: TrackerHandlerDeps, wire: boolean): TrackerWireHandl
       metrics?.machine("head-request");
       return [action, response];
     }
-    return recordHit(req, info, link, started).then(() => finish(action, response, t0), (err) => finish("other", failed(req.method, req, err), t0));
+    return recordHit(req, info, link, started).then(() => finish(action, response, t0), failedLater(req, t0));
   }
 
   async function healthz(head: boolean): Promise<Routed> {
@@ -258,9 +258,11 @@ function buildHandler(deps: TrackerHandlerDeps, wire: boolean): TrackerWireHandl
     metrics?.request(action, response.status, (performance.now() - t0) / 1000);
     return response;
   };
-  /** Finishes a routed promise in its one reaction; a rejection (none by design) still gets an answer. */
+  /** A rejection's answer (none is expected by design): the recipient still gets one. */
+  const failedLater = (req: TrackerRequest, t0: number) => (err: unknown) => finish("other", failed(req.method, req, err), t0);
+  /** Finishes a routed promise in its one reaction. */
   const finishLater = (req: TrackerRequest, routed: Promise<Routed>, t0: number): Promise<Answer> =>
-    routed.then(([action, response]) => finish(action, response, t0), (err) => finish("other", failed(req.method, req, err), t0));
+    routed.then(([action, response]) => finish(action, response, t0), failedLater(req, t0));
   const failed = (method: string, req: TrackerRequest, err: unknown): Response => {
     // Nothing in route() throws by design; if something does, the recipient still gets an answer.
     log.error(`Unexpected error answering ${method} ${req.url.slice(0, 200)}: ${(err as Error)?.stack ?? err}`);
