@@ -77,6 +77,21 @@ const answersOk = () => {
 const get = (path: string, extra = "") => `GET ${path} HTTP/1.1\r\nHost: t\r\n${extra}\r\n`;
 
 describe("serveWire", () => {
+  test("the handler gets the target as sent, and a URL from Host (or the absolute target, or localhost for a bad Host)", async () => {
+    const seen: string[] = [];
+    const s = await start((req) => {
+      seen.push(`${req.target} ${req.url}`);
+      return new Response("ok");
+    });
+    const raw = await open(s.port);
+    raw.socket.write("GET /a?b=1 HTTP/1.1\r\nHost: t.example:8080\r\n\r\n");
+    raw.socket.write("GET http://x.example/p?q HTTP/1.1\r\nHost: t\r\n\r\n");
+    raw.socket.write("GET /c HTTP/1.1\r\nHost: bad host/\r\n\r\n");
+    await raw.until((t) => count(t, "HTTP/1.1 200") === 3);
+    expect(seen).toEqual(["/a?b=1 http://t.example:8080/a?b=1", "http://x.example/p?q http://x.example/p?q", "/c http://localhost/c"]);
+    raw.socket.destroy();
+  });
+
   test("keep-alive: requests on one connection are answered in turn, with the peer address, Date and Content-Length", async () => {
     const seen: string[] = [];
     const s = await start((req, info) => {
