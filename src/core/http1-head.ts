@@ -24,6 +24,20 @@ export interface WireForm {
 }
 
 /**
+ * How a server that writes bytes lets its handler answer later without a promise: the handler returns
+ * {@link ANSWER_LATER} and calls `answer` (or `fail`) once, when it has the answer. The mtatrack server's
+ * request is its own responder, so a deferred answer costs no promise, reaction or closure per request.
+ */
+export interface Responder {
+  answer(response: Response | WireForm): void;
+  /** The handler could not answer (none is expected by design): the client gets a 500. */
+  fail(error: unknown): void;
+}
+
+/** What a handler returns when it will answer through the request's {@link Responder}. */
+export const ANSWER_LATER: unique symbol = Symbol("answer later");
+
+/**
  * What a handler reads of a request: a web `Request` has it, and so does the light one the mtatrack server
  * builds from a parsed head (one shape for runtime/serve.ts and the tracker's handler).
  */
@@ -33,6 +47,8 @@ export interface RequestView {
   /** The request target as sent ("/path?q"), when the server has it: reading the path needs no URL then. */
   readonly target?: string;
   readonly headers: { get(name: string): string | null };
+  /** Present when the server lets the handler answer later through it (the mtatrack server). */
+  readonly responder?: Responder;
 }
 
 export interface HeadLimits {

@@ -13,11 +13,14 @@
  * - A malformed head gets 400 (431 when too large, 505 for another HTTP version) and the connection closes.
  * - A head not complete within `headTimeoutSeconds` of its first byte gets 408 (slow-header clients).
  */
-import { parseRequestHead, type HeadFields, type RequestHead, type WireForm } from "../core/http1-head.ts";
+import { ANSWER_LATER, parseRequestHead, type HeadFields, type RequestHead, type Responder, type WireForm } from "../core/http1-head.ts";
 import { bindHost, listenUrl, type ServeConnInfo, type ServeHandle, type ServeOptions, type ServeRequest } from "./serve.ts";
 
-/** A handler that may answer with a Response or with bytes laid out in advance (a {@link WireForm}). */
-export type WireHandler = (req: ServeRequest, info: ServeConnInfo) => Response | WireForm | Promise<Response | WireForm>;
+/**
+ * A handler that may answer with a Response or with bytes laid out in advance (a {@link WireForm}), or later
+ * through `req.responder` when it returns {@link ANSWER_LATER}.
+ */
+export type WireHandler = (req: ServeRequest, info: ServeConnInfo) => Response | WireForm | Promise<Response | WireForm> | typeof ANSWER_LATER;
 
 export interface WireServeOptions extends ServeOptions {
   /** Longest request head accepted (431 beyond). @default 16384 */
@@ -28,17 +31,6 @@ export interface WireServeOptions extends ServeOptions {
   maxPipelined?: number;
 }
 
-/**
- * The request the handler sees: what it reads of a web `Request`, plus the target as sent. The URL is built
- * only when read (the tracker reads the target): `scheme` null means the target is already absolute.
- */
-class WireRequest implements ServeRequest {
-  #url: string | null = null;
-  constructor(readonly method: string, readonly target: string, readonly headers: HeadFields, private readonly scheme: string | null) {}
-  get url(): string {
-    return (this.#url ??= this.scheme === null ? this.target : `${this.scheme}://${authority(this.headers)}${this.target}`);
-  }
-}
 
 /** The Host field when it is a plain host[:port], else "localhost": a URL's authority never comes out malformed. */
 function authority(fields: HeadFields): string {
@@ -78,6 +70,49 @@ interface BunListenLike {
 /** One queued answer on a connection, in request order; `out` is null until it is ready. */
 interface Slot {
   out: Out | null;
+}
+/** How a request answered later gets its answer written: the server's side of {@link WireRequest}. */
+interface LaterAnswers {
+  answered(req: WireRequest, response: Response | WireForm): void;
+  failed(req: WireRequest, error: unknown): void;
+}
+
+/**
+ * The request the handler sees: what it reads of a web `Request`, plus the target as sent. The URL is built
+ * only when read (the tracker reads the target): `scheme` null means the target is already absolute. It is
+ * also the request's responder and, when answered later, its slot in the connection's queue: one object per
+ * request however it is answered.
+ */
+class WireRequest implements ServeRequest, Responder, Slot {
+  readonly method: string;
+  readonly target: string;
+  readonly headers: HeadFields;
+  out: Out | null = null;
+  /** In its connection's queue, so its answer is written from there once `out` is set. */
+  queued = false;
+  #url: string | null = null;
+  #settled = false;
+  constructor(readonly head: RequestHead, private readonly scheme: string | null, readonly conn: Conn, readonly close: boolean, private readonly later: LaterAnswers) {
+    this.method = head.method;
+    this.target = head.target;
+    this.headers = head.fields;
+  }
+  get url(): string {
+    return (this.#url ??= this.scheme === null ? this.target : `${this.scheme}://${authority(this.headers)}${this.target}`);
+  }
+  get responder(): Responder {
+    return this;
+  }
+  answer(response: Response | WireForm): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    this.later.answered(this, response);
+  }
+  fail(error: unknown): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    this.later.failed(this, error);
+  }
 }
 interface Out {
   readonly bytes: string | Uint8Array;
@@ -274,21 +309,38 @@ export async function serveWire(handler: WireHandler, opts: WireServeOptions): P
     }, (err) => failSlot(c, slot, err));
   };
 
+  /** A request's answer is ready: written now if the answers before it are. */
+  const settleSlot = (req: WireRequest, out: Out) => {
+    req.out = out;
+    if (req.queued) flush(req.conn);
+  };
+  const later: LaterAnswers = {
+    answered(req, response) {
+      const out = answer(response, req.head, req.close);
+      if (out instanceof Promise) out.then((o) => settleSlot(req, o), (err) => this.failed(req, err));
+      else settleSlot(req, out);
+    },
+    failed(req, err) {
+      report(err);
+      settleSlot(req, bare(500));
+    },
+  };
+
   const scheme = tls ? "https" : "http";
 
   /** Hands one request to the handler; true when its answer closes the connection. */
   const serveOne = (c: Conn, head: RequestHead): boolean => {
     const target = head.target;
+    // A body is never read: answer, then close, so it is not taken for the next request.
+    const close = !head.keepAlive || head.hasBody;
     let request: WireRequest;
-    if (target.charCodeAt(0) === 0x2f) request = new WireRequest(head.method, target, head.fields, scheme);
-    else if (/^https?:\/\/[^/?#]+/i.test(target)) request = new WireRequest(head.method, target, head.fields, null);
+    if (target.charCodeAt(0) === 0x2f) request = new WireRequest(head, scheme, c, close, later);
+    else if (/^https?:\/\/[^/?#]+/i.test(target)) request = new WireRequest(head, null, c, close, later);
     else {
       enqueue(c, bare(400));
       return true;
     }
-    // A body is never read: answer, then close, so it is not taken for the next request.
-    const close = !head.keepAlive || head.hasBody;
-    let result: Response | WireForm | Promise<Response | WireForm>;
+    let result: ReturnType<WireHandler>;
     try {
       result = handler(request, c.info);
     } catch (err) {
@@ -296,7 +348,14 @@ export async function serveWire(handler: WireHandler, opts: WireServeOptions): P
       enqueue(c, bare(500));
       return true;
     }
-    if (result instanceof Promise) enqueueLater(c, result, head, close);
+    if (result === ANSWER_LATER) {
+      // Answered before the handler returned (it may), or queued for when it is.
+      if (request.out !== null) enqueue(c, request.out);
+      else {
+        request.queued = true;
+        c.queue.push(request);
+      }
+    } else if (result instanceof Promise) enqueueLater(c, result, head, close);
     else enqueue(c, answer(result, head, close));
     return close;
   };

@@ -8,10 +8,10 @@ import { parseAddress, type CidrSet, type ParsedAddress } from "../core/cidr-set
 import { resolveClientAddress, truncateAddress, type TruncateOptions } from "../core/client-address.ts";
 import type { DecodeFailure, DecodedLink, LinkCodec } from "../core/link-codec.ts";
 import type { MachineClassifier } from "../core/machine-verdict.ts";
-import type { RequestView, WireForm } from "../core/http1-head.ts";
+import { ANSWER_LATER, type RequestView, type Responder, type WireForm } from "../core/http1-head.ts";
 import { buildTrackingEvent, eventIdFromBytes } from "../core/tracking-event.ts";
 import { silentLogger, type Logger } from "../log.ts";
-import type { EventSink } from "./event-sink.ts";
+import type { EventSink, EventWaiter } from "./event-sink.ts";
 import type { MessageMemory } from "./message-memory.ts";
 import type { EventOutcome, RequestAction, TrackerMetrics } from "./metrics.ts";
 
@@ -36,9 +36,10 @@ export type TrackerHandler = (req: TrackerRequest, info: ConnInfo) => Response |
 
 /**
  * The same handler for a server that writes bytes (runtime/wire-serve.ts): pixels and redirects come as
- * their {@link WireForm}, laid out once, instead of a Response the server would have to read back.
+ * their {@link WireForm}, laid out once, instead of a Response the server would have to read back; and when
+ * the request has a responder, a hit is answered through it once its event is durable ({@link ANSWER_LATER}).
  */
-export type TrackerWireHandler = (req: TrackerRequest, info: ConnInfo) => Response | WireForm | Promise<Response | WireForm>;
+export type TrackerWireHandler = (req: TrackerRequest, info: ConnInfo) => Response | WireForm | Promise<Response | WireForm> | typeof ANSWER_LATER;
 
 export interface TrackerHandlerDeps {
   codec: LinkCodec;
@@ -152,12 +153,37 @@ function buildHandler(deps: TrackerHandlerDeps, wire: boolean): TrackerWireHandl
   /** What a request was and its answer. */
   type Routed = readonly [RequestAction, Answer];
 
+  /** Told when a hit's event is durable, or that the hit could not be recorded (none is expected by design). */
+  interface HitWaiter extends EventWaiter {
+    failed(err: unknown): void;
+  }
+
   /**
-   * The answer at once (the caller finishes it), or a promise of the finished answer. Most hits are answered
-   * without an async function: the only promise is the event's submission (and the first flag's store call
-   * when this process has not seen the message), and the answer is finished in that promise's one reaction.
+   * A hit's answer, written through the server's responder once the event is durable: the wire server's hot
+   * path, with no promise, reaction or closure per hit (the sink tells a batch's waiters in one loop).
    */
-  function route(req: TrackerRequest, info: ConnInfo, head: boolean, started: number, t0: number): Routed | Promise<Answer> {
+  class AnswerWhenDurable implements HitWaiter {
+    constructor(private readonly action: RequestAction, private readonly response: Answer, private readonly t0: number,
+      private readonly req: TrackerRequest, private readonly responder: Responder) {}
+    settled(): void {
+      try {
+        this.responder.answer(finish(this.action, this.response, this.t0));
+      } catch (err) {
+        this.failed(err);
+      }
+    }
+    failed(err: unknown): void {
+      this.responder.answer(finish("other", failed(this.req.method, this.req, err), this.t0));
+    }
+  }
+
+  /**
+   * The answer at once (the caller finishes it), a promise of the finished answer, or {@link ANSWER_LATER}
+   * (through the request's responder). Most hits are answered without an async function or a promise per
+   * hit: the event's submission tells a waiter, and a promise is made only for a store call when this process
+   * has not seen the message, or for a server without a responder.
+   */
+  function route(req: TrackerRequest, info: ConnInfo, head: boolean, started: number, t0: number): Routed | Promise<Answer> | typeof ANSWER_LATER {
     // The mtatrack server hands over the origin-form target as sent ("/token"): the URL is never built.
     const target = req.target;
     const url = target !== undefined && target.charCodeAt(0) === 0x2f ? target : req.url;
@@ -205,7 +231,16 @@ function buildHandler(deps: TrackerHandlerDeps, wire: boolean): TrackerWireHandl
       metrics?.machine("head-request");
       return [action, response];
     }
-    return recordHit(req, info, link, started).then(() => finish(action, response, t0), failedLater(req, t0));
+    const responder = wire ? req.responder : undefined;
+    if (responder !== undefined) {
+      recordHit(req, info, link, started, new AnswerWhenDurable(action, response, t0, req, responder));
+      return ANSWER_LATER;
+    }
+    return new Promise<Answer>((resolve) =>
+      recordHit(req, info, link, started, {
+        settled: () => resolve(finish(action, response, t0)),
+        failed: (err) => resolve(finish("other", failed(req.method, req, err), t0)),
+      }));
   }
 
   async function healthz(head: boolean): Promise<Routed> {
@@ -223,46 +258,49 @@ function buildHandler(deps: TrackerHandlerDeps, wire: boolean): TrackerWireHandl
     return ["metrics", new Response(head ? null : body, { headers: { ...base, "Content-Type": contentType, "Cache-Control": "no-store" } })];
   }
 
-  /** Resolves once the hit's event is durable (queued or spooled). */
-  function recordHit(req: TrackerRequest, info: ConnInfo, link: DecodedLink, ts: number): Promise<unknown> {
+  /** Records the hit: `waiter` is told once its event is durable (queued or spooled). */
+  function recordHit(req: TrackerRequest, info: ConnInfo, link: DecodedLink, ts: number, waiter: HitWaiter): void {
     const client = resolveClientAddress(peerAddress(info.remoteAddress), req.headers, { trusted: trustedProxies });
     const address = client?.address ?? null;
     const userAgent = req.headers.get("user-agent") ?? "";
-    const hit = { link, ts, address, userAgent };
     if (link.action === "click") {
       const first = memory.isFirst(link.action, link.msgId, ts);
       const since = memory.sinceFirstEvent(link.msgId, ts);
       // A repeated click (most clicks under load) knows both at once: no wait for the store.
-      if (typeof first === "boolean" && !(since instanceof Promise)) return submitHit(hit, first, since);
-      return Promise.all([first, since]).then(([f, s]) => submitHit(hit, f, s));
+      if (typeof first === "boolean" && !(since instanceof Promise)) return submitHit(link, ts, address, userAgent, first, since, waiter);
+      Promise.all([first, since]).then(([f, s]) => submitHit(link, ts, address, userAgent, f, s, waiter)).catch((err) => waiter.failed(err));
+      return;
     }
     const first = memory.isFirst(link.action, link.msgId, ts);
     // A repeated open (most hits) knows its flag at once: no wait for the store.
-    return typeof first === "boolean" ? submitHit(hit, first, null) : first.then((f) => submitHit(hit, f, null));
+    if (typeof first === "boolean") return submitHit(link, ts, address, userAgent, first, null, waiter);
+    first.then((f) => submitHit(link, ts, address, userAgent, f, null, waiter)).catch((err) => waiter.failed(err));
   }
 
-  function submitHit(hit: { link: DecodedLink; ts: number; address: ParsedAddress | null; userAgent: string }, first: boolean, since: number | null): Promise<EventOutcome> {
-    const { link, ts, address, userAgent } = hit;
+  function submitHit(link: DecodedLink, ts: number, address: ParsedAddress | null, userAgent: string, first: boolean, since: number | null, waiter: HitWaiter): void {
     if (link.action !== "click" && first) memory.noteEvent(link.msgId, ts);
     const verdict = classify({ method: "GET", action: link.action, userAgent, address, msSinceFirstEvent: since });
     if (verdict.reason) metrics?.machine(verdict.reason);
     const ip = address ? (ipTruncate ? truncateAddress(address, ipTruncate) : address.text) : "";
     const event = buildTrackingEvent(link, { ts, ip, userAgent }, { eventId: nextEventId(), verdict, first });
-    const submitted = sink.submit(JSON.stringify(event));
+    const body = JSON.stringify(event);
     // The line is built only when it will be written: at the usual levels this runs for every hit.
-    if (debugEnabled) void submitted.then((outcome) => log.debug(`${event.type} msg ${event.msg_id} ip ${ip} machine ${verdict.reason ?? "no"} first ${first}: ${outcome}`));
-    return submitted;
+    if (!debugEnabled) return sink.submitThen(body, waiter);
+    sink.submitThen(body, {
+      settled(outcome: EventOutcome) {
+        log.debug(`${event.type} msg ${event.msg_id} ip ${ip} machine ${verdict.reason ?? "no"} first ${first}: ${outcome}`);
+        waiter.settled(outcome);
+      },
+    });
   }
 
   const finish = (action: RequestAction, response: Answer, t0: number): Answer => {
     metrics?.request(action, response.status, (performance.now() - t0) / 1000);
     return response;
   };
-  /** A rejection's answer (none is expected by design): the recipient still gets one. */
-  const failedLater = (req: TrackerRequest, t0: number) => (err: unknown) => finish("other", failed(req.method, req, err), t0);
-  /** Finishes a routed promise in its one reaction. */
+  /** Finishes a routed promise in its one reaction; a rejection (none is expected by design) still gets an answer. */
   const finishLater = (req: TrackerRequest, routed: Promise<Routed>, t0: number): Promise<Answer> =>
-    routed.then(([action, response]) => finish(action, response, t0), failedLater(req, t0));
+    routed.then(([action, response]) => finish(action, response, t0), (err) => finish("other", failed(req.method, req, err), t0));
   const failed = (method: string, req: TrackerRequest, err: unknown): Response => {
     // Nothing in route() throws by design; if something does, the recipient still gets an answer.
     log.error(`Unexpected error answering ${method} ${req.url.slice(0, 200)}: ${(err as Error)?.stack ?? err}`);
@@ -274,13 +312,13 @@ function buildHandler(deps: TrackerHandlerDeps, wire: boolean): TrackerWireHandl
     const t0 = performance.now();
     const method = req.method;
     if (method !== "GET" && method !== "HEAD") return finish("other", empty(405, { Allow: "GET, HEAD", "Content-Type": "text/plain" }), t0);
-    let routed: Routed | Promise<Answer>;
+    let routed: Routed | Promise<Answer> | typeof ANSWER_LATER;
     try {
       routed = route(req, info, method === "HEAD", started, t0);
     } catch (err) {
       return finish("other", failed(method, req, err), t0);
     }
-    return routed instanceof Promise ? routed : finish(routed[0], routed[1], t0);
+    return routed === ANSWER_LATER || routed instanceof Promise ? routed : finish(routed[0], routed[1], t0);
   };
 }
 

@@ -5,7 +5,7 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import fc from "fast-check";
 import { connect, type Socket } from "node:net";
-import type { WireForm } from "../../src/core/http1-head.ts";
+import { ANSWER_LATER, type WireForm } from "../../src/core/http1-head.ts";
 import type { ServeHandle, ServeRequest } from "../../src/runtime/serve.ts";
 import { serveWire, type WireHandler, type WireServeOptions } from "../../src/runtime/wire-serve.ts";
 
@@ -123,6 +123,31 @@ describe("serveWire", () => {
     const text = await c.until((t) => (t.match(/r\d;/g) ?? []).length === 5);
     expect(text.match(/r\d;/g)).toEqual(["r1;", "r2;", "r3;", "r4;", "r5;"]);
     c.socket.destroy();
+  });
+
+  test("answers through the request's responder (ANSWER_LATER) keep pipeline order, once each; fail() is a bare 500", async () => {
+    const reported: string[] = [];
+    const s = await start((req) => {
+      const n = Number(req.target!.slice(1));
+      const responder = req.responder!;
+      const form = (text: string): WireForm => ({ status: 200, fields: "Content-Type: text/plain\r\n", body: new TextEncoder().encode(text) });
+      // 1 answers before the handler returns, 2 and 3 later in reverse order, 4 fails, 5 is a plain Response.
+      if (n === 1) responder.answer(form("r1;"));
+      else if (n === 2) setTimeout(() => responder.answer(form("r2;")), 40);
+      else if (n === 3) setTimeout(() => (responder.answer(form("r3;")), responder.answer(form("again;"))), 10);
+      else if (n === 4) setTimeout(() => responder.fail(new Error("later failure")), 5);
+      else return new Response("r5;");
+      return ANSWER_LATER;
+    }, { onError: (e) => reported.push((e as Error).message) });
+    const c = await open(s.port);
+    c.socket.write([1, 2, 3, 5].map((n) => get(`/${n}`)).join(""));
+    const text = await c.until((t) => (t.match(/r\d;/g) ?? []).length === 4);
+    expect(text.match(/r\d;/g)).toEqual(["r1;", "r2;", "r3;", "r5;"]);
+    expect(text).not.toContain("again;");
+    c.socket.write(get("/4"));
+    await c.closed;
+    expect(c.text().slice(text.length)).toStartWith("HTTP/1.1 500 Internal Server Error\r\n");
+    expect(reported).toEqual(["later failure"]);
   });
 
   test("nothing follows an answer that closes: a bad request behind a slow one, and a rejected handler in a pipeline", async () => {

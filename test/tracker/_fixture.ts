@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { deflateSync } from "node:zlib";
 import { createCidrSet } from "../../src/core/cidr-set.ts";
+import type { HttpServerKind } from "../../src/core/tracker-config.ts";
 import type { TrackingEvent } from "../../src/core/event.ts";
 import { createLinkCodec, type LinkCodec, type LinkFields } from "../../src/core/link-codec.ts";
 import { builtinMachineRanges } from "../../src/core/machine-ranges.ts";
@@ -32,8 +33,13 @@ export interface Fixture {
 
 let counter = 0;
 
-/** `storeUrl`: "sqlite" for a fresh file, or a redis:// URL (a fresh key prefix is used per fixture). */
-export async function startFixture(storeUrl: string, opts: Partial<Omit<TrackerDeps, "store" | "codec" | "spool">> & { acceptV1?: boolean } = {}): Promise<Fixture> {
+/**
+ * `storeUrl`: "sqlite" for a fresh file, or a redis:// URL (a fresh key prefix is used per fixture).
+ * `httpServer`: the runtime's (Bun.serve, the handler's promises) or the tracker's own (wire forms, answers
+ * through the request's responder). @default "runtime"
+ */
+export async function startFixture(storeUrl: string, fixtureOpts: Partial<Omit<TrackerDeps, "store" | "codec" | "spool">> & { acceptV1?: boolean; httpServer?: HttpServerKind } = {}): Promise<Fixture> {
+  const { httpServer = "runtime", ...opts } = fixtureOpts;
   const dir = mkdtempSync(join(tmpdir(), "mtatrack-tracker-"));
   const store = storeUrl === "sqlite"
     ? await openStore(`sqlite:${join(dir, "store.db")}`)
@@ -41,7 +47,7 @@ export async function startFixture(storeUrl: string, opts: Partial<Omit<TrackerD
   const codec = createLinkCodec({ primitives: nativePrimitives, keys, acceptV1: opts.acceptV1 ?? true });
   const spool = openSpool({ path: join(dir, "tracker.spool"), maxBytes: 64 << 20, fsync: false });
   const tracker = createTracker({ store, codec, spool, machineRanges: builtinMachineRanges, trustedProxies: createCidrSet(["loopback"]), ...opts });
-  const server = await serve(tracker.handler, { hostname: "127.0.0.1", port: 0 });
+  const server = await serve(tracker.handler, { hostname: "127.0.0.1", port: 0, httpServer, wireHandler: tracker.wireHandler });
   const queue = store.queue({ name: "events", group: "test" });
   return {
     url: server.url,

@@ -88,6 +88,48 @@ describe("createEventSink()", () => {
     await sink.close();
   });
 
+  test("submitThen(): each waiter is told once, after its batch is durable, in submission order; a waiter that throws holds up no other", async () => {
+    behaviour.delayMs = 20;
+    let landed = 0;
+    const counting: EventQueue = { ...queue, async push(b) {
+      const ids = await queue.push(b);
+      landed += b.length;
+      return ids;
+    } };
+    const sink = createEventSink({ queue: counting, spool, log, ping: () => store.ping() });
+    const told: string[] = [];
+    const all = bodies(30);
+    const done = new Promise<void>((resolve) => {
+      all.forEach((body, i) =>
+        sink.submitThen(body, {
+          settled(outcome) {
+            // The waiter's own event has landed by the time it is told.
+            told.push(`${i}:${outcome}:${landed > i}`);
+            if (i === 3) throw new Error("waiter failure (test)");
+            if (told.length === all.length) resolve();
+          },
+        }));
+    });
+    // Told from the sink's own turn, never during submitThen.
+    expect(told).toEqual([]);
+    await done;
+    expect(told).toEqual(all.map((_, i) => `${i}:queued:true`));
+    expect(await queued()).toEqual(all);
+    expect(lines.some((l) => l.includes("Unexpected error after an event was queued") && l.includes("waiter failure (test)"))).toBe(true);
+    await sink.close();
+  });
+
+  test("after close, submit() and submitThen() spool the event at once and answer spooled", async () => {
+    const sink = createEventSink({ queue, spool, log, ping: () => store.ping() });
+    await sink.close();
+    const told: string[] = [];
+    sink.submitThen(bodies(1)[0]!, { settled: (outcome) => void told.push(outcome) });
+    expect(told).toEqual(["spooled"]);
+    expect(await sink.submit(bodies(1, 1)[0]!)).toBe("spooled");
+    expect(spool.peek(10).bodies).toEqual(bodies(2));
+    expect(behaviour.calls).toEqual([]);
+  });
+
   test("without a window, events of later turns wait while four pushes are in flight and then go together", async () => {
     behaviour.delayMs = 40;
     const sink = createEventSink({ queue, spool, log, ping: () => store.ping() });

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { connect } from "node:net";
 import { join } from "node:path";
 import { createCidrSet } from "../../src/core/cidr-set.ts";
+import type { HttpServerKind } from "../../src/core/tracker-config.ts";
 import { serve } from "../../src/runtime/serve.ts";
 import { openSpool } from "../../src/tracker/spool.ts";
 import { createTracker } from "../../src/tracker/tracker.ts";
@@ -23,11 +24,11 @@ const goClick = "eJyqVkpMLlGyUkpW0lEqiS8tylGyUsooKSkottLXT61IzC3ISdVLzs9V0lHKLU6
 const goOpen = "eJyqVkpMLlGyUspX0lEqiS8tylGyUlLSUcotTo_PTFGyUjIwMDAwNDI2MTUzt7BMTEpOSU0zUNJRKkouAOlKzKt0SK1IzC3ISdVLzs9VqgUEAAD__30wF4E=";
 const goInitialOpen = "eJyqVkpMLlGyUspU0lEqiS8tylGyUlLSUcotTo_PTFGyUjIwMDAwNDI2MTUzt7BMTEpOSU0zUNJRKkouAOlKzKt0SK1IzC3ISdVLzs9VqgUEAAD__3uGF3s=";
 
-function trackerSuite(backend: string, storeUrl: () => string) {
-  describe(`tracker over HTTP (${backend})`, () => {
+function trackerSuite(backend: string, storeUrl: () => string, httpServer: HttpServerKind) {
+  describe(`tracker over HTTP (${backend}, ${httpServer} server)`, () => {
     let f: Fixture;
     beforeAll(async () => {
-      f = await startFixture(storeUrl());
+      f = await startFixture(storeUrl(), { httpServer });
     });
     afterAll(async () => {
       await f?.close();
@@ -260,9 +261,11 @@ function trackerSuite(backend: string, storeUrl: () => string) {
   });
 }
 
-trackerSuite("sqlite", () => "sqlite");
+// Both servers: Bun.serve takes the handler's promises; the tracker's own takes its answers through the
+// request's responder.
+for (const httpServer of ["runtime", "mtatrack"] as const) trackerSuite("sqlite", () => "sqlite", httpServer);
 describeWithRedis("redis backend", (redis) => {
-  trackerSuite("redis", () => redis().url);
+  for (const httpServer of ["runtime", "mtatrack"] as const) trackerSuite("redis", () => redis().url, httpServer);
 });
 if (redisUnavailableReason()) test.skip("Redis suites need redis-server", () => {});
 
@@ -300,10 +303,10 @@ describe("trusted vs untrusted proxies", () => {
     }
   });
 
-  test("each hit is one debug line at --log-level debug, and none at info", async () => {
+  test.each(["runtime", "mtatrack"] as const)("each hit is one debug line at --log-level debug, and none at info (%s server)", async (httpServer) => {
     for (const level of ["debug", "info"] as const) {
       const lines: string[] = [];
-      const f = await startFixture("sqlite", { log: createLogger({ level, stream: { write: (text: string) => lines.push(text) } }) });
+      const f = await startFixture("sqlite", { httpServer, log: createLogger({ level, stream: { write: (text: string) => lines.push(text) } }) });
       try {
         const token = f.token({ action: "open", msgId: `debug-line-${level}` });
         expect((await get(f, `/${token}`)).status).toBe(200);
