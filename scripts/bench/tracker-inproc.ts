@@ -74,12 +74,18 @@ if (!handlers) throw new Error("serveWire did not call Bun.listen");
 const server: Handlers = handlers;
 
 let answers = 0;
+// A real socket's write copies the answer's bytes out (a text answer encoded, a rope of concatenated text
+// flattened first): so does this one, or work moved from the server into the write would look saved.
+const outBuffer = new Uint8Array(64 * 1024);
+const encoder = new TextEncoder();
 const connections = Array.from({ length: 64 }, () => {
   const socket = {
     remoteAddress: "127.0.0.1",
     write(data: string | Uint8Array) {
       answers++;
-      return typeof data === "string" ? data.length : data.byteLength;
+      if (typeof data === "string") return encoder.encodeInto(data, outBuffer).written;
+      outBuffer.set(data.subarray(0, outBuffer.length));
+      return data.byteLength;
     },
     end() {},
     terminate() {},
