@@ -21,6 +21,8 @@ export interface WireForm {
   readonly body: Uint8Array | null;
   /** For an answer to HEAD: the Content-Length a GET would get. */
   readonly headLength?: number;
+  /** The fields are known to be ASCII: the server writes them as text without looking for latin1. */
+  readonly ascii?: boolean;
 }
 
 /**
@@ -66,6 +68,10 @@ export class HeadFields {
   }
   has(name: string): boolean {
     return this.#values.has(name.toLowerCase());
+  }
+  /** @internal the parser's lookup of a name it knows is lower case */
+  getLower(lowerName: string): string | undefined {
+    return this.#values.get(lowerName);
   }
   /** @internal the parser's append */
   add(lowerName: string, value: string): void {
@@ -156,7 +162,9 @@ export function parseRequestHead(buffer: string, limits: HeadLimits): HeadParse 
     const colon = buffer.indexOf(":", at);
     if (colon <= at || colon > next) return fail(400, "malformed header field");
     const name = buffer.slice(at, colon);
-    if (!FIELD_NAME.test(name)) return fail(400, "malformed header field name");
+    // Nearly every request has these two, spelled so: compared before any pattern is run or case folded.
+    const lowerName = name === "Host" ? "host" : name === "User-Agent" ? "user-agent" : FIELD_NAME.test(name) ? name.toLowerCase() : null;
+    if (lowerName === null) return fail(400, "malformed header field name");
     // The value without the optional whitespace around it, which is spaces and tabs only (RFC 9110 §5.6.3):
     // trim() would also take a latin1 NBSP (0xA0) or a vertical tab, which are part of the value (or refused).
     let vs = colon + 1;
@@ -165,21 +173,21 @@ export function parseRequestHead(buffer: string, limits: HeadLimits): HeadParse 
     while (ve > vs && (buffer.charCodeAt(ve - 1) === 0x20 || buffer.charCodeAt(ve - 1) === 0x09)) ve--;
     const value = buffer.slice(vs, ve);
     if (!FIELD_VALUE.test(value)) return fail(400, "malformed header field value");
-    fields.add(name.toLowerCase(), value);
+    fields.add(lowerName, value);
     at = next + 2;
   }
 
-  if (version === "1.1" && !fields.has("host")) return fail(400, "no Host header");
-  const contentLength = fields.get("content-length");
-  let hasBody = fields.has("transfer-encoding");
-  if (contentLength !== null) {
+  if (version === "1.1" && fields.getLower("host") === undefined) return fail(400, "no Host header");
+  const contentLength = fields.getLower("content-length");
+  let hasBody = fields.getLower("transfer-encoding") !== undefined;
+  if (contentLength !== undefined) {
     // Repeated fields arrive joined ("5, 5"): the same value repeated is one length (RFC 9110 §8.6), else refused.
     const lengths = new Set(contentLength.split(",").map((v) => v.trim()));
     const [only] = lengths;
     if (lengths.size !== 1 || !/^\d{1,15}$/.test(only!)) return fail(400, "malformed Content-Length");
     if (Number(only) > 0) hasBody = true;
   }
-  const connection = (fields.get("connection") ?? "").toLowerCase();
+  const connection = (fields.getLower("connection") ?? "").toLowerCase();
   const tokens = connection === "" ? [] : connection.split(",").map((t) => t.trim());
   const keepAlive = version === "1.1" ? !tokens.includes("close") : tokens.includes("keep-alive");
   return { kind: "request", method, target, version, fields, length, keepAlive, hasBody };

@@ -117,6 +117,8 @@ class WireRequest implements ServeRequest, Responder, Slot {
 interface Out {
   readonly bytes: string | Uint8Array;
   readonly close: boolean;
+  /** `bytes` is text known to be ASCII (no latin1 to encode). */
+  readonly ascii?: boolean;
 }
 interface Conn {
   socket: BunSocket;
@@ -199,7 +201,7 @@ export async function serveWire(handler: WireHandler, opts: WireServeOptions): P
     }
     // No body here: a GET's is empty; a HEAD's length is the one the handler declared, if it did.
     const length = noBody || (head && form.headLength === undefined) ? "" : `Content-Length: ${head ? form.headLength : 0}\r\n`;
-    return { bytes: `HTTP/1.1 ${form.status} ${REASONS[form.status] ?? "Unknown"}\r\n${date}${form.fields}${length}${connection}\r\n`, close };
+    return { bytes: `HTTP/1.1 ${form.status} ${REASONS[form.status] ?? "Unknown"}\r\n${date}${form.fields}${length}${connection}\r\n`, close, ascii: form.ascii === true };
   };
 
   /** Any Response as a WireForm: its headers read, its body awaited. */
@@ -237,7 +239,7 @@ export async function serveWire(handler: WireHandler, opts: WireServeOptions): P
 
   const write = (c: Conn, out: Out) => {
     if (c.gone) return;
-    let data = typeof out.bytes === "string" && /[^\x00-\x7f]/.test(out.bytes) ? latin1(out.bytes) : out.bytes;
+    let data = typeof out.bytes === "string" && !out.ascii && /[^\x00-\x7f]/.test(out.bytes) ? latin1(out.bytes) : out.bytes;
     if (c.backlog.length === 0) {
       const written = c.socket.write(data);
       const size = typeof data === "string" ? data.length : data.byteLength;

@@ -150,6 +150,20 @@ describe("serveWire", () => {
     expect(reported).toEqual(["later failure"]);
   });
 
+  test("header text is written as latin1 bytes unless the form says it is ASCII", async () => {
+    const s = await start((req) =>
+      req.target === "/ascii"
+        ? { status: 302, fields: "Location: http://t.example/a?b=1\r\n", body: null, ascii: true }
+        : { status: 302, fields: "Location: http://t.example/a\r\nX-Name: caf\u00e9\r\n", body: null });
+    const c = await open(s.port);
+    c.socket.write(get("/ascii") + get("/latin1"));
+    const text = await c.until((t) => count(t, "HTTP/1.1 302 Found") === 2 && t.endsWith("\r\n\r\n"));
+    expect(text).toContain("Location: http://t.example/a?b=1\r\n");
+    // One byte 0xE9 on the wire, not UTF-8's two.
+    expect(text).toContain("X-Name: caf\xe9\r\n");
+    c.socket.destroy();
+  });
+
   test("nothing follows an answer that closes: a bad request behind a slow one, and a rejected handler in a pipeline", async () => {
     const paths: string[] = [];
     const s = await start(async (req) => {

@@ -292,10 +292,10 @@ describe("trusted vs untrusted proxies", () => {
     }
   });
 
-  test("a custom Server header is on every response", async () => {
-    const f = await startFixture("sqlite", { serverHeader: "nginx" });
+  test.each(["runtime", "mtatrack"] as const)("a custom Server header is on every response, redirects included (%s server)", async (httpServer) => {
+    const f = await startFixture("sqlite", { serverHeader: "nginx", httpServer });
     try {
-      for (const path of ["/", "/robots.txt", `/${f.token({ action: "open" })}`, "/nope"]) {
+      for (const path of ["/", "/robots.txt", `/${f.token({ action: "open" })}`, `/${f.token({ action: "click" })}`, "/nope"]) {
         expect((await get(f, path)).headers.get("server")).toBe("nginx");
       }
     } finally {
