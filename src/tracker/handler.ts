@@ -118,6 +118,8 @@ function buildHandler(deps: TrackerHandlerDeps, wire: boolean): TrackerWireHandl
     return parsed;
   };
 
+  const clientAddressOptions = { trusted: trustedProxies };
+
   // consola drops a debug line below its level, but the line's text would still be built for every hit.
   const debugEnabled = (log.level ?? 5) >= 4;
 
@@ -262,7 +264,7 @@ function buildHandler(deps: TrackerHandlerDeps, wire: boolean): TrackerWireHandl
 
   /** Records the hit: `waiter` is told once its event is durable (queued or spooled). */
   function recordHit(req: TrackerRequest, info: ConnInfo, link: DecodedLink, ts: number, waiter: HitWaiter): void {
-    const client = resolveClientAddress(peerAddress(info.remoteAddress), req.headers, { trusted: trustedProxies });
+    const client = resolveClientAddress(peerAddress(info.remoteAddress), req.headers, clientAddressOptions);
     const address = client?.address ?? null;
     const userAgent = req.headers.get("user-agent") ?? "";
     if (link.action === "click") {

@@ -29,8 +29,9 @@ describe("eventIdFromBytes()", () => {
       const offset = at % (bytes.length - 7);
       expect(eventIdFromBytes(bytes, offset)).toBe(exact(bytes, offset));
     }), { numRuns: 5000 });
-    // Where the decimal parts carry: values just around multiples of 1e9 and of 2^32.
-    for (const v of [999_999_999n, 1_000_000_000n, 2n ** 32n - 1n, 2n ** 32n, 2n ** 48n - 1n, 2n ** 48n, 10n ** 18n - 1n, 10n ** 18n, 2n ** 63n - 1n]) {
+    // Where the decimal parts carry: values just around multiples of 1e9 and of 2^32; and where the 9-digit
+    // pieces are zero inside the number (10^18 + 5 is "1", "000000000", "000000005").
+    for (const v of [0n, 999_999_999n, 1_000_000_000n, 2n ** 32n - 1n, 2n ** 32n, 2n ** 48n - 1n, 2n ** 48n, 10n ** 17n, 10n ** 18n - 1n, 10n ** 18n, 10n ** 18n + 5n, 2n ** 63n - 1n]) {
       const b = new Uint8Array(8);
       new DataView(b.buffer).setBigUint64(0, v);
       expect(eventIdFromBytes(b)).toBe(v.toString());
