@@ -23,6 +23,9 @@ export default defineCommand({
     const { superviseWorkers, workerIndex } = await import("../runtime/workers.ts");
     const worker = workerIndex(process.env);
     const log = loggerFromArgs(args, process.env, worker ? `tracker:${worker}` : "tracker");
+    // Flags and keys are checked first, so a mistake is reported once; nothing is open yet. Workers inherit it.
+    const { restartWithServerAllocator } = await import("../runtime/allocator.ts");
+    restartWithServerAllocator((reason) => log.warn(`Running with mimalloc's default page purging: cannot restart with MIMALLOC_PURGE_DELAY set (${reason})`));
     const workers = resolved.workers || availableParallelism();
     if (workers > 1 && !worker) {
       process.exitCode = await superviseWorkers({ count: workers, log });

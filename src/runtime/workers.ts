@@ -15,7 +15,7 @@ export function workerIndex(env: Record<string, string | undefined>): number | n
 }
 
 /** The command line that runs this process again: the binary itself, or `bun <script>`. */
-function selfCommand(): string[] {
+export function selfCommand(): string[] {
   if ("Deno" in globalThis) throw new RangeError("Cannot start worker processes under Deno: use Bun or the compiled binary, or one process per port");
   const script = process.argv[1] ?? "";
   // A compiled binary reports its embedded entry point (/$bunfs/…) as argv[1]; the binary is execPath.

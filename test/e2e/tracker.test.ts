@@ -28,11 +28,11 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-async function startProcess(runtime: string[], name: string, extra: string[] = [], storeUrl?: string) {
+async function startProcess(runtime: string[], name: string, extra: string[] = [], storeUrl?: string, env: Record<string, string | undefined> = {}) {
   const port = await freePort();
   const store = storeUrl ?? `sqlite:${join(dir, `${name}.db`)}`;
   const proc = Bun.spawn([...runtime, "tracker", "-in_hostport", `127.0.0.1:${port}`, "--store", store,
-    "--spool", join(dir, `${name}.spool`), "--link-key", keySpec, ...extra], { stdout: "pipe", stderr: "pipe", cwd: root, env: { ...process.env, NO_COLOR: "1" } });
+    "--spool", join(dir, `${name}.spool`), "--link-key", keySpec, ...extra], { stdout: "pipe", stderr: "pipe", cwd: root, env: { ...process.env, NO_COLOR: "1", ...env } });
   let stderr = "";
   const reader = (async () => {
     const r = (proc.stderr as ReadableStream<Uint8Array>).getReader();
@@ -87,6 +87,23 @@ for (const [name, runtime] of runtimes) {
       // Every request that got its pixel has its event stored; nothing else.
       expect(events.filter((e) => e.msg_id.startsWith(`${name}-late-`))).toHaveLength(ok);
       expect(events.filter((e) => e.msg_id === `${name}-1`).map((e) => e.type)).toEqual(["open", "click"]);
+    }, 60_000);
+
+    test.skipIf(process.platform !== "linux")("runs as the same process restarted with MIMALLOC_PURGE_DELAY=1000 (Bun), and leaves an operator's value alone", async () => {
+      const environ = (pid: number) => readFileSync(`/proc/${pid}/environ`, "latin1").split("\0");
+      for (const [given, expected] of [[undefined, name === "deno" ? undefined : "1000"], ["10", "10"]] as const) {
+        const t = await startProcess(runtime!, `${name}-alloc-${given}`, [], undefined, { MIMALLOC_PURGE_DELAY: given });
+        try {
+          // The process that answers is the one spawned: execve keeps the PID.
+          expect((await fetch(`http://127.0.0.1:${t.port}/robots.txt`)).status).toBe(200);
+          const value = environ(t.proc.pid).find((v) => v.startsWith("MIMALLOC_PURGE_DELAY="));
+          expect(value).toBe(expected === undefined ? undefined : `MIMALLOC_PURGE_DELAY=${expected}`);
+          expect(t.stderr()).not.toContain("default page purging");
+        } finally {
+          t.proc.kill("SIGTERM");
+          expect(await t.proc.exited).toBe(0);
+        }
+      }
     }, 60_000);
 
     test("-logfile follows its path when logrotate moves the file: later lines go to a new file, no signal needed", async () => {
