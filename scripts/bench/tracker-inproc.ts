@@ -8,7 +8,8 @@
  *
  * Usage: bun scripts/bench/tracker-inproc.ts [--kind click|pixel] [--rounds 5] [--src DIR]
  * `--src` runs another checkout's src/ (an A/B of two commits). Pin it to one CPU (`taskset -c 1`): unpinned,
- * its figure jumps between two levels about 40% apart on a 2-vCPU VM. BENCHMARKS.md, tracker, session 10,
+ * its figure jumps between two levels about 40% apart on a 2-vCPU VM. Pinned, one CPU can run that much slower
+ * than the other for a while: run once on each first and use the faster. BENCHMARKS.md, tracker, session 10,
  * has the A/B loop.
  */
 import { mkdtempSync, rmSync } from "node:fs";

@@ -3,7 +3,7 @@
  * gives freed pages back to the system 10 ms after they empty (`MIMALLOC_PURGE_DELAY`); a busy server frees
  * and refills the same pages all the time, so its scavenger thread keeps returning them and the request
  * thread keeps faulting them back in. With 1000 ms the tracker answered about 4% more requests a second for
- * 4% less CPU each, at 3% more resident memory (BENCHMARKS.md, tracker, session 11).
+ * 4% less CPU each, with resident memory about the same (BENCHMARKS.md, tracker, session 11).
  *
  * mimalloc reads its options once, as the process starts, so the setting cannot be made from JavaScript:
  * the process replaces itself (execve: the same PID, open files and signal handling, before anything is
