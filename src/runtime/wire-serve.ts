@@ -31,7 +31,6 @@ export interface WireServeOptions extends ServeOptions {
   maxPipelined?: number;
 }
 
-
 /** The Host field when it is a plain host[:port], else "localhost": a URL's authority never comes out malformed. */
 function authority(fields: HeadFields): string {
   const host = fields.get("host");
