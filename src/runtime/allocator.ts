@@ -22,11 +22,12 @@ type Execve = (file: string, args: string[], env: Record<string, string | undefi
 /**
  * Under Bun, with `MIMALLOC_PURGE_DELAY` unset: replaces this process with itself started with it set to
  * {@link SERVER_PURGE_DELAY_MS}, and does not return. Returns where there is nothing to do (set already;
- * Deno and Node, which do not use mimalloc) or when the replacement failed (`onFailure` says why: the
+ * Deno and Node, which do not use mimalloc; Windows) or when the replacement failed (`onFailure` says why: the
  * server then runs with the default setting).
  */
 export function restartWithServerAllocator(onFailure: (reason: string) => void): void {
-  if (!("Bun" in globalThis) || process.env[PURGE_DELAY_ENV] !== undefined) return;
+  // Windows has no execve (Node's throws there): it keeps mimalloc's default, without a warning on every start.
+  if (!("Bun" in globalThis) || process.platform === "win32" || process.env[PURGE_DELAY_ENV] !== undefined) return;
   const execve = (process as unknown as { execve?: Execve }).execve;
   if (typeof execve !== "function") return;
   const command = selfCommand();
