@@ -13,9 +13,9 @@
 import process from "node:process";
 import { selfCommand } from "./workers.ts";
 
-export const PURGE_DELAY_ENV = "MIMALLOC_PURGE_DELAY";
+const PURGE_DELAY_ENV = "MIMALLOC_PURGE_DELAY";
 /** Milliseconds an emptied page stays with the process before it goes back to the system. */
-export const SERVER_PURGE_DELAY_MS = 1000;
+const SERVER_PURGE_DELAY_MS = 1000;
 
 type Execve = (file: string, args: string[], env: Record<string, string | undefined>) => never;
 

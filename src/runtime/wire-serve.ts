@@ -277,37 +277,10 @@ export async function serveWire(handler: WireHandler, opts: WireServeOptions): P
     }
   };
 
-  const enqueue = (c: Conn, out: Out | Promise<Out>) => {
-    if (!(out instanceof Promise) && c.queue.length === 0) {
-      write(c, out);
-      return;
-    }
-    const slot: Slot = { out: null };
-    c.queue.push(slot);
-    if (!(out instanceof Promise)) slot.out = out;
-    else fillLater(c, slot, out);
-  };
-  const fill = (c: Conn, slot: Slot, out: Out) => {
-    slot.out = out;
-    flush(c);
-  };
-  const failSlot = (c: Conn, slot: Slot, err: unknown) => {
-    report(err);
-    fill(c, slot, bare(500));
-  };
-  const fillLater = (c: Conn, slot: Slot, out: Promise<Out>) => out.then((o) => fill(c, slot, o), (err) => failSlot(c, slot, err));
-  /**
-   * Queues the answer to a handler's promise, laid out and written in that promise's one reaction (not
-   * chained through a second promise: a reaction per hit is measurable, BENCHMARKS.md, tracker, session 10).
-   */
-  const enqueueLater = (c: Conn, result: Promise<Response | WireForm>, head: RequestHead, close: boolean) => {
-    const slot: Slot = { out: null };
-    c.queue.push(slot);
-    result.then((response) => {
-      const out = answer(response, head, close);
-      if (out instanceof Promise) fillLater(c, slot, out);
-      else fill(c, slot, out);
-    }, (err) => failSlot(c, slot, err));
+  /** Writes a ready answer now when none is owed before it, else queues it behind them. */
+  const enqueue = (c: Conn, out: Out) => {
+    if (c.queue.length === 0) write(c, out);
+    else c.queue.push({ out });
   };
 
   /** A request's answer is ready: written now if the answers before it are. */
@@ -349,15 +322,17 @@ export async function serveWire(handler: WireHandler, opts: WireServeOptions): P
       enqueue(c, bare(500));
       return true;
     }
-    if (result === ANSWER_LATER) {
-      // Answered before the handler returned (it may), or queued for when it is.
-      if (request.out !== null) enqueue(c, request.out);
-      else {
-        request.queued = true;
-        c.queue.push(request);
-      }
-    } else if (result instanceof Promise) enqueueLater(c, result, head, close);
-    else enqueue(c, answer(result, head, close));
+    // Every answer goes through the request, however the handler gives it: at once, as a promise (laid out
+    // and written in that promise's one reaction: a reaction per hit is measurable, BENCHMARKS.md, tracker,
+    // session 10), or later through the request as its responder.
+    if (result instanceof Promise) result.then((response) => request.answer(response), (err) => request.fail(err));
+    else if (result !== ANSWER_LATER) request.answer(result);
+    // Answered by now (laid out), or queued for when it is.
+    if (request.out !== null) enqueue(c, request.out);
+    else {
+      request.queued = true;
+      c.queue.push(request);
+    }
     return close;
   };
 

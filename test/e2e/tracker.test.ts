@@ -89,6 +89,7 @@ for (const [name, runtime] of runtimes) {
       expect(events.filter((e) => e.msg_id === `${name}-1`).map((e) => e.type)).toEqual(["open", "click"]);
     }, 60_000);
 
+    // Linux only: the process's environment is read from /proc/<pid>/environ.
     test.skipIf(process.platform !== "linux")("runs as the same process restarted with MIMALLOC_PURGE_DELAY=1000 (Bun), and leaves an operator's value alone", async () => {
       const environ = (pid: number) => readFileSync(`/proc/${pid}/environ`, "latin1").split("\0");
       for (const [given, expected] of [[undefined, name === "deno" ? undefined : "1000"], ["10", "10"]] as const) {
